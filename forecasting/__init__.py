@@ -1,0 +1,3 @@
+"""Google Trends forecasting: versioned series store, sources, refresh and models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,30 @@
+"""Errors the domain raises; the CLI, DAGs and service turn them into messages."""
+
+
+class ForecastingError(Exception):
+    """Base class: the message is meant for the user, in one line."""
+
+
+class NotFound(ForecastingError):
+    """A named object (series, version, config) does not exist."""
+
+
+class InvalidInput(ForecastingError):
+    """A parameter, file or value given by the user cannot be used."""
+
+
+class Conflict(ForecastingError):
+    """The operation would break a rule of the store (duplicate name, object in use)."""
+
+
+class SourceError(ForecastingError):
+    """A download failed for one series; the message names the series and the cause."""
+
+    def __init__(self, series: str, cause: str):
+        super().__init__(f"series {series!r}: {cause}")
+        self.series = series
+        self.cause = cause
+
+
+class DatabaseNotReady(ForecastingError):
+    """The database is unreachable or has not been migrated."""

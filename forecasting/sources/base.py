@@ -1,0 +1,87 @@
+"""What every data source provides, and the one check every download passes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import pandas as pd
+
+from forecasting.errors import InvalidInput, SourceError
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """A series as a source sees it: its name and its validated parameters."""
+
+    name: str
+    source: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+class DataSource(Protocol):
+    """A source turns a series definition into its complete periods.
+
+    ``download`` returns a frame with columns ``time`` (timezone-naive period start)
+    and ``value`` (float), or raises :class:`SourceError` naming the series.
+    """
+
+    name: ClassVar[str]
+    synthetic: ClassVar[bool]
+
+    def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and normalise the params given at ``series add``; raise InvalidInput."""
+        ...
+
+    def download(self, series: SeriesSpec) -> pd.DataFrame: ...
+
+
+def clean_download(series: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Validate a download: non-empty, naive unique times, finite values, sorted.
+
+    This is the single definition of a well-formed download ``D`` (DESIGN.md, refresh
+    rule 1); anything else is an error for that series and nothing is written for it.
+    """
+    if frame is None or len(frame) == 0:
+        raise SourceError(series, "the download is empty")
+    if not {"time", "value"} <= set(frame.columns):
+        raise SourceError(series, "the download has no time/value columns")
+    times = pd.to_datetime(frame["time"], errors="coerce")
+    if getattr(times.dt, "tz", None) is not None:
+        times = times.dt.tz_convert(None)
+    values = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
+    if times.isna().any():
+        raise SourceError(series, "the download has rows without a valid time")
+    if not np.isfinite(values.to_numpy()).all():
+        raise SourceError(series, "the download has missing or non-numeric values")
+    if times.duplicated().any():
+        duplicate = times[times.duplicated()].iloc[0]
+        raise SourceError(series, f"the download has the time {duplicate} twice")
+    clean = pd.DataFrame(
+        {"time": times.astype("datetime64[us]").to_numpy(), "value": values.to_numpy()}
+    )
+    return clean.sort_values("time", ignore_index=True)
+
+
+def int_param(series: str, params: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
+    """Read an integer parameter given as text or number; the error names the key."""
+    raw = params.get(key, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"series {series!r}: param {key}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise InvalidInput(f"series {series!r}: param {key} must be >= {minimum}, got {value}")
+    return value
+
+
+def reject_unknown(series: str, params: Mapping[str, Any], known: set[str], source: str) -> None:
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise InvalidInput(
+            f"series {series!r}: unknown param(s) {', '.join(unknown)} for source {source!r}; "
+            f"known: {', '.join(sorted(known))}"
+        )

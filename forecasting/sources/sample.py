@@ -1,0 +1,68 @@
+"""Deterministic synthetic weekly series, for the offline demo and tests.
+
+Every value is a function of the seed and the week alone, so a later ``end`` only
+adds weeks (a refresh reports ``appended``) and the same ``end`` changes nothing.
+The data are synthetic and every listing labels them so.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from forecasting.errors import InvalidInput
+from forecasting.sources.base import SeriesSpec, int_param, reject_unknown
+
+ORIGIN = date(2004, 1, 4)  # the first Sunday of Google Trends' history
+PARAMS = {"seed", "periods", "end"}
+
+
+def last_complete_week(today: date | None = None) -> date:
+    """Start (Sunday) of the latest week that has fully ended before ``today``."""
+    today = today or date.today()
+    this_sunday = today - timedelta(days=(today.weekday() + 1) % 7)
+    return this_sunday - timedelta(weeks=1)
+
+
+class SampleSource:
+    name: ClassVar[str] = "sample"
+    synthetic: ClassVar[bool] = True
+
+    def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        reject_unknown(series, params, PARAMS, self.name)
+        clean: dict[str, Any] = {
+            "seed": int_param(series, params, "seed", zlib.crc32(series.encode()), 0),
+            "periods": int_param(series, params, "periods", 260, 1),
+        }
+        if "end" in params:
+            clean["end"] = _week_start(series, params["end"]).isoformat()
+        return clean
+
+    def download(self, series: SeriesSpec) -> pd.DataFrame:
+        params = self.validate_params(series.name, series.params)
+        end = _week_start(series.name, params["end"]) if "end" in params else last_complete_week()
+        last = (end - ORIGIN).days // 7
+        first = max(0, last - params["periods"] + 1)
+        weeks = np.arange(last + 1)
+        rng = np.random.default_rng(params["seed"])
+        level, amplitude, trend, phase = rng.uniform([25, 5, -4, 0], [60, 25, 4, 2 * np.pi])
+        noise = rng.normal(0.0, 4.0, size=weeks.size)
+        values = level + amplitude * np.sin(2 * np.pi * weeks / 52.1775 + phase) + trend * weeks / 52
+        values = np.clip(np.round(values + noise), 0, 100)
+        times = pd.to_datetime([ORIGIN + timedelta(weeks=int(w)) for w in weeks[first:]])
+        return pd.DataFrame({"time": times, "value": values[first:]})
+
+
+def _week_start(series: str, raw: Any) -> date:
+    try:
+        day = date.fromisoformat(str(raw))
+    except ValueError:
+        raise InvalidInput(f"series {series!r}: param end={raw!r} is not a YYYY-MM-DD date") from None
+    if day < ORIGIN:
+        raise InvalidInput(f"series {series!r}: param end must be on or after {ORIGIN}")
+    return day - timedelta(days=(day.weekday() + 1) % 7)
