@@ -1,8 +1,9 @@
 """Database URL resolution and engine creation for Postgres and the embedded SQLite default.
 
 SQLite is made safe for one writer and many readers: WAL journal, a busy timeout,
-foreign keys on, and every transaction opened with ``BEGIN IMMEDIATE`` so that two
-writers queue instead of failing half way with "database is locked".
+foreign keys on, and write transactions (:func:`writing`) opened with
+``BEGIN IMMEDIATE`` so that two writers queue instead of one failing half way with
+"database is locked"; reads begin deferred and never block a writer.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/forecasting.db"
@@ -39,7 +40,7 @@ def make_engine(url: str | URL | None = None) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     event.listen(engine, "connect", _configure_sqlite)
-    event.listen(engine, "begin", _begin_immediate)
+    event.listen(engine, "begin", _begin)
     return engine
 
 
@@ -54,8 +55,14 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get("writing", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writing(engine: Engine):
+    """Begin a write transaction (on SQLite it takes the write lock up front)."""
+    return engine.execution_options(writing=True).begin()
 
 
 def is_postgres(engine_or_connection) -> bool:

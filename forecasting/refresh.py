@@ -1,0 +1,348 @@
+"""Refresh series with version detection (DESIGN.md, "the central contract").
+
+For each series, a new download ``D`` is compared with the current version ``V``:
+
+- no ``V`` → ``created`` (a version holding all of ``D``);
+- every ``(time, value)`` of ``V`` is in ``D`` → the rows of ``D`` not in ``V`` are
+  appended: ``appended`` (n rows) or ``unchanged`` (0 rows);
+- otherwise ``V`` is expired and a new version holds all of ``D``: ``new_version``.
+
+The comparison reads no old values in the common case: each version keeps its
+first/last time, row count and digest (:mod:`forecasting.digest`), and ``D``
+restricted to ``V``'s time range must have the same count and digest. Only when ``D``
+has *more* rows than ``V`` inside that range (``V`` had gaps) are ``V``'s values
+read, for those series alone, to decide exactly.
+
+A batch costs a constant number of statements: one locking SELECT of every series'
+current-version summary, bulk staging of the rows to write (COPY on Postgres), and
+a few ``INSERT … SELECT`` / ``UPDATE … FROM`` statements — all in one transaction,
+so a failure leaves every series as it was. Locking the series rows (in id order)
+before reading their summaries makes concurrent refreshes of the same series
+behave as if run one after the other.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Double,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    false,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from forecasting.db import is_postgres, writing
+from forecasting.digest import row_hashes
+from forecasting.errors import ForecastingError
+from forecasting.models import TimeSeries, TSValue, TSVersion, is_current, utcnow
+from forecasting.series import series_specs
+from forecasting.sources import DataSource, SeriesSpec, clean_download, get_source
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("created", "appended", "unchanged", "new_version", "error")
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """The outcome of one series; ``version_id`` is its current version afterwards."""
+
+    series: str
+    outcome: str
+    version_id: int | None = None
+    rows_added: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def refresh(
+    engine: Engine,
+    names: Sequence[str] | None = None,
+    *,
+    sources: Mapping[str, DataSource] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[RefreshResult]:
+    """Download the named series (all when None) and store them in one transaction.
+
+    A series whose download fails is reported as ``error`` and the others go on.
+    ``sources`` overrides the default source of a name (e.g. configured Google
+    settings); ``progress`` is called with each series name once it is downloaded.
+    """
+    with engine.connect() as conn:
+        specs = series_specs(conn, names)
+    downloads, failures = download(specs, sources=sources, progress=progress)
+    results = {r.series: r for r in failures}
+    results.update({r.series: r for r in store(engine, specs, downloads)})
+    return [results[spec.name] for spec in specs]
+
+
+def download(
+    specs: Sequence[SeriesSpec],
+    *,
+    sources: Mapping[str, DataSource] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, pd.DataFrame], list[RefreshResult]]:
+    """Each series' clean download, and an ``error`` result for each that failed."""
+    chosen: dict[str, DataSource] = dict(sources or {})
+    frames: dict[str, pd.DataFrame] = {}
+    failures: list[RefreshResult] = []
+    for spec in specs:
+        try:
+            source = chosen.get(spec.source) or chosen.setdefault(spec.source, get_source(spec.source))
+            frames[spec.name] = clean_download(spec.name, source.download(spec))
+        except ForecastingError as exc:
+            failures.append(RefreshResult(spec.name, "error", error=str(exc)))
+        except Exception as exc:  # a source bug must not stop the other series
+            log.exception("download of series %r failed", spec.name)
+            failures.append(
+                RefreshResult(spec.name, "error", error=f"series {spec.name!r}: {type(exc).__name__}: {exc}")
+            )
+        if progress:
+            progress(spec.name)
+    return frames, failures
+
+
+def store(
+    engine: Engine, specs: Sequence[SeriesSpec], downloads: Mapping[str, pd.DataFrame]
+) -> list[RefreshResult]:
+    """Apply the version-detection contract to clean downloads, atomically."""
+    ids = {spec.name: spec.id for spec in specs if spec.name in downloads}
+    if not ids:
+        return []
+    names = {series_id: name for name, series_id in ids.items()}
+    data = pd.concat(
+        [frame.assign(series_id=ids[name]) for name, frame in downloads.items() if name in ids],
+        ignore_index=True,
+    )
+    data["hash"] = row_hashes(data["time"], data["value"])
+    with writing(engine) as conn:
+        current = _lock_current(conn, list(names))
+        gone = [RefreshResult(names[i], "error", error=f"series {names[i]!r} was deleted during the refresh")
+                for i in names if i not in current.index]
+        data = data[data["series_id"].isin(current.index)]
+        plan = _decide(conn, data, current)
+        version_ids = _write(conn, data, plan) if plan["write_rows"].any() else {}
+    results = [
+        RefreshResult(
+            series=names[series_id],
+            outcome=row.outcome,
+            version_id=int(version_ids.get(series_id, row.version_id)),
+            rows_added=int(row.write_rows),
+        )
+        for series_id, row in plan.iterrows()
+    ]
+    return results + gone
+
+
+def _lock_current(conn: Connection, series_ids: list[int]) -> pd.DataFrame:
+    """Lock the series rows (id order) and read their current versions' summaries."""
+    rows = conn.execute(
+        select(
+            TimeSeries.id.label("series_id"),
+            TSVersion.id.label("version_id"),
+            TSVersion.n_values,
+            TSVersion.first_time,
+            TSVersion.last_time,
+            TSVersion.digest,
+        )
+        .outerjoin(TSVersion, and_(TSVersion.timeseries_id == TimeSeries.id, is_current()))
+        .where(TimeSeries.id.in_(series_ids))
+        .order_by(TimeSeries.id)
+        .with_for_update(of=TimeSeries)
+    ).all()
+    frame = pd.DataFrame(
+        rows, columns=["series_id", "version_id", "n_values", "first_time", "last_time", "digest"]
+    ).set_index("series_id")
+    for col in ("version_id", "n_values", "digest"):
+        frame[col] = frame[col].astype("Int64")
+    for col in ("first_time", "last_time"):
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
+    return frame
+
+
+def _decide(conn: Connection, data: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """Each series' outcome and new summary; marks ``data['write']`` on rows to store.
+
+    Returns one row per series with ``outcome``, ``version_id`` (the current version
+    before the refresh), ``write_rows`` and the summary the version will have.
+    """
+    joined = data.join(current, on="series_id")
+    in_range = (
+        joined["version_id"].notna()
+        & (joined["time"] >= joined["first_time"])
+        & (joined["time"] <= joined["last_time"])
+    ).to_numpy(dtype=bool)
+    data["in_range"] = in_range
+    per = (
+        data.assign(h_in=np.where(in_range, data["hash"], 0))
+        .groupby("series_id")
+        .agg(n_in=("in_range", "sum"), d_in=("h_in", "sum"), n_total=("time", "size"))
+        .join(current)
+    )
+    has_version = per["version_id"].notna()
+    digest_match = has_version & (per["n_in"] == per["n_values"]) & (per["d_in"] == per["digest"])
+    gap_filled = has_version & (per["n_in"] > per["n_values"])
+
+    keeps_version = digest_match.fillna(False).to_numpy(dtype=bool)
+    write = ~in_range  # when V ⊆ D, the rows outside V's range are the new ones
+    gap_series = per.index[gap_filled.fillna(False).to_numpy(dtype=bool)]
+    if len(gap_series):
+        in_v, subset_series = _rows_in_current(conn, data, per.loc[gap_series])
+        write = np.where(data["series_id"].isin(gap_series).to_numpy(), ~in_v, write)
+        keeps_version |= per.index.isin(subset_series)
+    keeps_rows = data["series_id"].isin(per.index[keeps_version]).to_numpy()
+    data["write"] = np.where(keeps_rows, write, True)
+
+    written = data[data["write"]].groupby("series_id").agg(
+        write_rows=("time", "size"), w_hash=("hash", "sum"), w_first=("time", "min"), w_last=("time", "max")
+    )
+    per = per.join(written)
+    per["write_rows"] = per["write_rows"].fillna(0).astype(int)
+    per["outcome"] = np.select(
+        [~has_version.to_numpy(dtype=bool), keeps_version & (per["write_rows"] > 0).to_numpy(), keeps_version],
+        ["created", "appended", "unchanged"],
+        "new_version",
+    )
+    fresh = per["outcome"].isin(["created", "new_version"])
+    per["new_n_values"] = np.where(fresh, per["write_rows"], per["n_values"].fillna(0) + per["write_rows"])
+    per["new_digest"] = np.where(fresh, per["w_hash"].fillna(0), per["digest"].fillna(0) + per["w_hash"].fillna(0))
+    per["new_first"] = per["w_first"].where(fresh, per[["first_time", "w_first"]].min(axis=1))
+    per["new_last"] = per["w_last"].where(fresh, per[["last_time", "w_last"]].max(axis=1))
+    return per
+
+
+def _rows_in_current(conn: Connection, data: pd.DataFrame, gap: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
+    """Exact test of V ⊆ D for series whose download has extra rows inside V's range.
+
+    Reads the values of those versions only (one SELECT). Returns, per row of
+    ``data``, whether its time is in V, and the series whose V is a subset of D.
+    """
+    old = pd.DataFrame(
+        conn.execute(
+            select(TSVersion.timeseries_id, TSValue.time, TSValue.value)
+            .join(TSVersion, TSVersion.id == TSValue.version_id)
+            .where(TSValue.version_id.in_([int(v) for v in gap["version_id"]]))
+        ).all(),
+        columns=["series_id", "time", "old_value"],
+    )
+    old["time"] = pd.to_datetime(old["time"]).astype("datetime64[us]")
+    merged = data[["series_id", "time", "value"]].merge(old, on=["series_id", "time"], how="left")
+    in_v = merged["old_value"].notna().to_numpy()
+    matches = (merged["value"] == merged["old_value"]).groupby(merged["series_id"]).sum()
+    subset = [int(s) for s in gap.index if matches.get(s, 0) == gap.at[s, "n_values"]]
+    return in_v, subset
+
+
+_staging = MetaData()
+_stage_version = Table(
+    "refresh_stage_version",
+    _staging,
+    Column("series_id", Integer),
+    Column("outcome", String(16)),
+    Column("version_id", Integer),
+    Column("n_values", Integer),
+    Column("first_time", DateTime),
+    Column("last_time", DateTime),
+    Column("digest", BigInteger),
+    prefixes=["TEMPORARY"],
+)
+_stage_value = Table(
+    "refresh_stage_value",
+    _staging,
+    Column("series_id", Integer),
+    Column("time", DateTime),
+    Column("value", Double),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _write(conn: Connection, data: pd.DataFrame, plan: pd.DataFrame) -> dict[int, int]:
+    """Stage the rows and summaries to write, then apply them set-based.
+
+    Returns the id of each series' new version (created / new_version).
+    """
+    changed = plan[plan["outcome"] != "unchanged"]
+    versions = pd.DataFrame(
+        {
+            "series_id": changed.index.astype("int64"),
+            "outcome": changed["outcome"].to_numpy(),
+            "version_id": changed["version_id"].astype("Int64").to_numpy(),
+            "n_values": changed["new_n_values"].astype("int64").to_numpy(),
+            "first_time": changed["new_first"].to_numpy(),
+            "last_time": changed["new_last"].to_numpy(),
+            "digest": changed["new_digest"].astype("int64").to_numpy(),
+        }
+    )
+    values = data.loc[data["write"], ["series_id", "time", "value"]]
+    _stage_version.create(conn)
+    _stage_value.create(conn)
+    _bulk_load(conn, _stage_version, versions)
+    _bulk_load(conn, _stage_value, values)
+
+    sv, stv = _stage_version.c, _stage_value.c
+    conn.execute(
+        update(TSVersion)
+        .where(TSVersion.id.in_(select(sv.version_id).where(sv.outcome == "new_version")))
+        .values(expired=True)
+    )
+    created = conn.execute(
+        insert(TSVersion)
+        .from_select(
+            ["timeseries_id", "created_at", "expired", "n_values", "first_time", "last_time", "digest"],
+            select(
+                sv.series_id, literal(utcnow(), DateTime), false(), sv.n_values, sv.first_time, sv.last_time, sv.digest
+            ).where(sv.outcome.in_(["created", "new_version"])),
+        )
+        .returning(TSVersion.timeseries_id, TSVersion.id)
+    ).all()
+    conn.execute(
+        insert(TSValue).from_select(
+            ["version_id", "time", "value"],
+            select(TSVersion.id, stv.time, stv.value).join(
+                TSVersion, and_(TSVersion.timeseries_id == stv.series_id, is_current())
+            ),
+        )
+    )
+    conn.execute(
+        update(TSVersion)
+        .where(TSVersion.id == sv.version_id, sv.outcome == "appended")
+        .values(n_values=sv.n_values, first_time=sv.first_time, last_time=sv.last_time, digest=sv.digest)
+    )
+    _stage_value.drop(conn)
+    _stage_version.drop(conn)
+    return dict(created)
+
+
+def _bulk_load(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
+    """COPY on Postgres; one executemany elsewhere."""
+    if frame.empty:
+        return
+    if not is_postgres(conn):
+        conn.execute(insert(table), frame.astype(object).where(frame.notna(), None).to_dict("records"))
+        return
+    buffer = io.StringIO()
+    frame.to_csv(buffer, sep="\t", header=False, index=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
+    columns = ", ".join(frame.columns)
+    with conn.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+            copy.write(buffer.getvalue())

@@ -1,0 +1,143 @@
+"""Series definitions and their read views: list, versions, values.
+
+Every listing is one SELECT whatever the number of series (aggregates in the
+database, not a query per row); the service and the CLI share these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy.orm import aliased
+
+from forecasting.db import writing
+from forecasting.errors import Conflict, InvalidInput, NotFound
+from forecasting.models import NAME_LENGTH, DataConfig, DataConfigSeries, TimeSeries, TSValue, TSVersion, is_current
+from forecasting.sources import SeriesSpec, get_source
+
+
+def validate_name(kind: str, name: str) -> str:
+    """Names are user-facing identifiers: non-blank, no surrounding spaces, bounded."""
+    if not name or name != name.strip() or len(name) > NAME_LENGTH:
+        raise InvalidInput(
+            f"{kind} name {name!r} must be 1-{NAME_LENGTH} characters without surrounding spaces"
+        )
+    return name
+
+
+def add_series(engine: Engine, name: str, source: str, params: Mapping[str, Any]) -> SeriesSpec:
+    """Define a series; the source validates and normalises its params first."""
+    validate_name("series", name)
+    clean = get_source(source).validate_params(name, params)
+    with writing(engine) as conn:
+        if conn.scalar(select(TimeSeries.id).where(TimeSeries.name == name)) is not None:
+            raise Conflict(f"series {name!r} already exists")
+        series_id = conn.scalar(
+            insert(TimeSeries).values(name=name, source=source, params=clean).returning(TimeSeries.id)
+        )
+    return SeriesSpec(name=name, source=source, params=clean, id=series_id)
+
+
+def delete_series(engine: Engine, name: str) -> None:
+    """Delete a series with all its versions; refused while a data config uses it."""
+    with writing(engine) as conn:
+        series_id = _series_id(conn, name)
+        users = conn.scalars(
+            select(DataConfig.name)
+            .join(DataConfigSeries, DataConfigSeries.data_config_id == DataConfig.id)
+            .where(DataConfigSeries.timeseries_id == series_id)
+            .order_by(DataConfig.name)
+        ).all()
+        if users:
+            raise Conflict(f"series {name!r} is used by data config(s): {', '.join(users)}")
+        conn.execute(delete(TimeSeries).where(TimeSeries.id == series_id))
+
+
+def series_specs(conn: Connection, names: Sequence[str] | None = None) -> list[SeriesSpec]:
+    """The named series (all when ``names`` is None), in name order; unknown names fail."""
+    stmt = select(TimeSeries.id, TimeSeries.name, TimeSeries.source, TimeSeries.params)
+    if names is not None:
+        stmt = stmt.where(TimeSeries.name.in_(list(names)))
+    rows = conn.execute(stmt.order_by(TimeSeries.name)).all()
+    if names is not None:
+        missing = sorted(set(names) - {row.name for row in rows})
+        if missing:
+            raise NotFound(f"unknown series: {', '.join(missing)}")
+    return [SeriesSpec(name=r.name, source=r.source, params=r.params, id=r.id) for r in rows]
+
+
+def series_overview(conn: Connection) -> list[dict[str, Any]]:
+    """Every series with its current version's statistics and version count, one SELECT."""
+    current = aliased(TSVersion)
+    counts = (
+        select(TSVersion.timeseries_id, func.count().label("n_versions"))
+        .group_by(TSVersion.timeseries_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            TimeSeries.id,
+            TimeSeries.name,
+            TimeSeries.source,
+            TimeSeries.params,
+            current.id.label("current_version_id"),
+            current.n_values,
+            current.first_time,
+            current.last_time,
+            func.coalesce(counts.c.n_versions, 0).label("n_versions"),
+        )
+        .outerjoin(current, (current.timeseries_id == TimeSeries.id) & is_current(current))
+        .outerjoin(counts, counts.c.timeseries_id == TimeSeries.id)
+        .order_by(TimeSeries.name)
+    )
+    return [
+        {
+            **row._asdict(),
+            "synthetic": get_source(row.source).synthetic,
+            "n_values": row.n_values or 0,
+        }
+        for row in conn.execute(stmt)
+    ]
+
+
+def list_versions(conn: Connection, name: str) -> list[dict[str, Any]]:
+    """All versions of a series, oldest first; old versions are never deleted."""
+    series_id = _series_id(conn, name)
+    rows = conn.execute(
+        select(TSVersion.id, TSVersion.created_at, TSVersion.expired, TSVersion.n_values)
+        .where(TSVersion.timeseries_id == series_id)
+        .order_by(TSVersion.created_at, TSVersion.id)
+    )
+    return [row._asdict() for row in rows]
+
+
+def version_values(conn: Connection, name: str, version_id: int | None = None) -> pd.DataFrame:
+    """The ``time, value`` rows of a version of a series (its current one by default)."""
+    series_id = _series_id(conn, name)
+    version = select(TSVersion.id).where(TSVersion.timeseries_id == series_id)
+    version = version.where(is_current()) if version_id is None else version.where(TSVersion.id == version_id)
+    found = conn.scalar(version)
+    if found is None:
+        if version_id is None:
+            raise NotFound(f"series {name!r} has no data yet: run `forecasting refresh {name}`")
+        raise NotFound(f"series {name!r} has no version {version_id}")
+    rows = conn.execute(
+        select(TSValue.time, TSValue.value).where(TSValue.version_id == found).order_by(TSValue.time)
+    ).all()
+    return pd.DataFrame(rows, columns=["time", "value"])
+
+
+def _series_id(conn: Connection, name: str) -> int:
+    series_id = conn.scalar(select(TimeSeries.id).where(TimeSeries.name == name))
+    if series_id is None:
+        raise NotFound(f"unknown series: {name}")
+    return series_id
+
+
+def as_json_value(value: Any) -> Any:
+    """Datetimes as ISO text, everything else unchanged: the shape ``--json`` prints."""
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -1,0 +1,298 @@
+"""Google Trends interest over time, downloaded through pytrends.
+
+pytrends' own retry builds ``Retry(method_whitelist=...)``, which urllib3 2 rejects,
+so pytrends always runs with ``retries=0`` and this module retries whole attempts
+(cookie request included) with bounded exponential backoff and full jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import pandas as pd
+import requests
+from pytrends.exceptions import ResponseError, TooManyRequestsError
+from pytrends.request import TrendReq
+
+from forecasting.errors import InvalidInput, SourceError
+from forecasting.sources.base import SeriesSpec, int_param, reject_unknown
+
+log = logging.getLogger(__name__)
+
+PARAMS = {"keyword", "geo", "timeframe", "cat", "gprop"}
+GPROPS = ("", "images", "news", "youtube", "froogle")
+_GEO = re.compile(r"[A-Z]{2}(-[A-Z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class GoogleTrendsSettings:
+    """Connection-level settings shared by every Google Trends series."""
+
+    hl: str = "en-US"
+    tz: int = 0
+    geo: str = ""
+    timeframe: str = "today 5-y"
+    retries: int = 4
+    backoff: float = 2.0
+    max_backoff: float = 120.0
+    timeout: tuple[float, float] = (10.0, 30.0)
+    proxies: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, extras: Mapping[str, Any]) -> GoogleTrendsSettings:
+        """Build settings from text-valued extras (e.g. an Airflow connection's)."""
+        unknown = sorted(set(extras) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InvalidInput(
+                f"unknown google_trends setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(cls.__dataclass_fields__)}"
+            )
+        values: dict[str, Any] = {}
+        for key in ("hl", "timeframe"):
+            if key in extras:
+                values[key] = _text(key, extras[key], allow_empty=False)
+        if "geo" in extras:
+            geo = _text("geo", extras["geo"], allow_empty=True)
+            values["geo"] = _geo(geo, "google_trends setting")
+        if "tz" in extras:
+            values["tz"] = _setting_int("tz", extras["tz"], minimum=-24 * 60, maximum=24 * 60)
+        if "retries" in extras:
+            values["retries"] = _setting_int("retries", extras["retries"], minimum=0)
+        for key in ("backoff", "max_backoff"):
+            if key in extras:
+                values[key] = _setting_float(key, extras[key], positive=False)
+        if "timeout" in extras:
+            values["timeout"] = _timeout(extras["timeout"])
+        if "proxies" in extras:
+            values["proxies"] = _proxies(extras["proxies"])
+        return cls(**values)
+
+
+class GoogleTrendsSource:
+    name: ClassVar[str] = "google_trends"
+    synthetic: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        settings: GoogleTrendsSettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ):
+        """``sleep`` and ``jitter`` (a factor in [0, 1)) are injectable so tests never wait."""
+        self.settings = settings or GoogleTrendsSettings()
+        self._sleep = sleep
+        self._jitter = jitter
+
+    def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Normalise params; geo and timeframe stay unset so the connection's defaults apply."""
+        reject_unknown(series, params, PARAMS, self.name)
+        keyword = params.get("keyword", series)
+        if not isinstance(keyword, str) or not keyword.strip():
+            raise InvalidInput(f"series {series!r}: param keyword must be a non-empty text")
+        gprop = params.get("gprop", "")
+        if gprop not in GPROPS:
+            raise InvalidInput(
+                f"series {series!r}: param gprop={gprop!r} must be one of "
+                f"{', '.join(repr(g) for g in GPROPS)}"
+            )
+        clean: dict[str, Any] = {
+            "keyword": keyword.strip(),
+            "cat": int_param(series, params, "cat", 0, 0),
+            "gprop": gprop,
+        }
+        if "geo" in params:
+            if not isinstance(params["geo"], str):
+                raise InvalidInput(f"series {series!r}: param geo must be a text such as 'US'")
+            clean["geo"] = _geo(params["geo"], f"series {series!r}: param")
+        if "timeframe" in params:
+            timeframe = params["timeframe"]
+            if not isinstance(timeframe, str) or not timeframe.strip():
+                raise InvalidInput(f"series {series!r}: param timeframe must be a non-empty text")
+            clean["timeframe"] = timeframe.strip()
+        return clean
+
+    def download(self, series: SeriesSpec) -> pd.DataFrame:
+        params = self.validate_params(series.name, series.params)
+        keyword = params["keyword"]
+        frame = self._fetch_with_retry(series.name, params)
+        if "isPartial" in frame.columns:
+            frame = frame[~frame["isPartial"].astype(bool)]
+        if frame.empty:
+            raise SourceError(
+                series.name,
+                f"Google Trends returned no data for keyword {keyword!r} "
+                f"(geo {params.get('geo', self.settings.geo)!r}, "
+                f"timeframe {params.get('timeframe', self.settings.timeframe)!r})",
+            )
+        times = pd.DatetimeIndex(frame.index)
+        if times.tz is not None:
+            times = times.tz_convert(None)
+        return pd.DataFrame(
+            {"time": times.to_numpy(), "value": frame[keyword].astype("float64").to_numpy()}
+        )
+
+    def _fetch_with_retry(self, series: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        """Retry whole attempts on 429, 5xx, timeouts and lost connections; fail fast otherwise."""
+        keyword = params["keyword"]
+        attempts = self.settings.retries + 1
+        attempt = 0
+        while True:
+            try:
+                return self._fetch(params)
+            except (ResponseError, requests.RequestException) as exc:
+                attempt += 1
+                if not _retryable(exc):
+                    raise SourceError(
+                        series,
+                        f"{_outcome(exc)} for keyword {keyword!r}, which is not worth retrying; "
+                        "check the series params (keyword, geo, timeframe, cat, gprop)",
+                    ) from exc
+                if attempt == attempts:
+                    raise SourceError(
+                        series,
+                        f"{_outcome(exc)} for keyword {keyword!r} on all {attempts} attempt(s) "
+                        f"(1 + {self.settings.retries} retries); {_advice(exc)}",
+                    ) from exc
+                delay = self._delay(attempt - 1)
+                log.warning(
+                    "series %r: %s (attempt %d of %d); retrying in %.1fs",
+                    series, _outcome(exc), attempt, attempts, delay,
+                )
+                self._sleep(delay)
+            except (ValueError, KeyError) as exc:
+                raise SourceError(
+                    series,
+                    f"Google Trends sent an answer pytrends could not read for keyword "
+                    f"{keyword!r} ({type(exc).__name__}: {exc})",
+                ) from exc
+
+    def _fetch(self, params: Mapping[str, Any]) -> pd.DataFrame:
+        """One full attempt: cookie, tokens, then the timeline; pytrends raises on failure."""
+        settings = self.settings
+        trends = TrendReq(
+            hl=settings.hl,
+            tz=settings.tz,
+            timeout=settings.timeout,
+            proxies=list(settings.proxies),  # pytrends removes failing proxies from it
+            retries=0,
+            backoff_factor=0,
+        )
+        trends.build_payload(
+            [params["keyword"]],
+            cat=params["cat"],
+            timeframe=params.get("timeframe", settings.timeframe),
+            geo=params.get("geo", settings.geo),
+            gprop=params["gprop"],
+        )
+        return trends.interest_over_time()
+
+    def _delay(self, attempt: int) -> float:
+        """Full jitter: a random share of the capped exponential delay for this attempt."""
+        cap = min(self.settings.max_backoff, self.settings.backoff * 2**attempt)
+        return cap * self._jitter()
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, ResponseError):
+        return isinstance(exc, TooManyRequestsError) or exc.response.status_code >= 600
+    return isinstance(exc, (requests.Timeout, requests.ConnectionError))
+
+
+def _outcome(exc: Exception) -> str:
+    """What happened, e.g. ``Google Trends answered 429 Too Many Requests``."""
+    if isinstance(exc, ResponseError):
+        code = exc.response.status_code
+        try:
+            reason = HTTPStatus(code).phrase
+        except ValueError:
+            reason = exc.response.reason or ""
+        return f"Google Trends answered {code} {reason}".rstrip()
+    return f"the request to Google Trends failed ({type(exc).__name__}: {exc})"
+
+
+def _advice(exc: Exception) -> str:
+    if isinstance(exc, TooManyRequestsError):
+        return (
+            "Google is rate-limiting this address: wait an hour or more before refreshing, "
+            "or set proxies / more retries in the google_trends connection"
+        )
+    if isinstance(exc, ResponseError):
+        return "Google's service is failing: refresh again later"
+    return (
+        "check network access to trends.google.com (and any proxies), "
+        "or raise timeout in the google_trends connection"
+    )
+
+
+def _text(key: str, raw: Any, allow_empty: bool) -> str:
+    if not isinstance(raw, str) or (not allow_empty and not raw.strip()):
+        kind = "a text" if allow_empty else "a non-empty text"
+        raise InvalidInput(f"google_trends setting {key}={raw!r} must be {kind}")
+    return raw.strip()
+
+
+def _geo(raw: str, where: str) -> str:
+    geo = raw.strip().upper()
+    if geo and not _GEO.fullmatch(geo):
+        raise InvalidInput(f"{where} geo={raw!r} is not a region code such as 'US' or 'US-CA'")
+    return geo
+
+
+def _setting_int(key: str, raw: Any, minimum: int, maximum: int | None = None) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise InvalidInput(f"google_trends setting {key}={raw!r} is not an integer") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
+        raise InvalidInput(f"google_trends setting {key} must be {bounds}, got {value}")
+    return value
+
+
+def _setting_float(key: str, raw: Any, positive: bool) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise InvalidInput(f"google_trends setting {key}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise InvalidInput(
+            f"google_trends setting {key} must be a finite number {bound}, got {raw!r}"
+        )
+    return value
+
+
+def _timeout(raw: Any) -> tuple[float, float]:
+    """One number for both the connect and read timeouts, or two (text ``"10,30"`` or a list)."""
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, (list, tuple)):
+        parts = [parts]
+    if len(parts) not in (1, 2):
+        raise InvalidInput(
+            f"google_trends setting timeout={raw!r} must be one number or two (connect, read)"
+        )
+    values = [_setting_float("timeout", part, positive=True) for part in parts]
+    return (values[0], values[-1])
+
+
+def _proxies(raw: Any) -> tuple[str, ...]:
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, (list, tuple)) or not all(isinstance(p, str) for p in parts):
+        raise InvalidInput(
+            f"google_trends setting proxies={raw!r} must be a list or comma-separated text of URLs"
+        )
+    proxies = tuple(p.strip() for p in parts if p.strip())
+    bad = [p for p in proxies if not re.match(r"[a-z][a-z0-9+.-]*://", p)]
+    if bad:
+        raise InvalidInput(
+            f"google_trends setting proxies has {bad[0]!r}, not a URL like https://host:port"
+        )
+    return proxies

@@ -1,0 +1,97 @@
+"""Replay vcrpy cassettes of real Google Trends answers through ``responses``.
+
+vcrpy cannot replay them under urllib3 2, so each interaction is decoded (bodies are
+often gzip behind ``!!binary``) and registered by method and URL path; the query
+string (req, token, tz, hl) is ignored because it varies with the caller's settings.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import responses
+import yaml
+
+JSON_PREFIX = b")]}'"
+# Recorded headers that describe the recorded transfer, not the decoded body we replay.
+_TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length", "content-type"}
+
+
+@dataclass(frozen=True)
+class Interaction:
+    method: str
+    uri: str
+    status: int
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    @property
+    def url_pattern(self) -> re.Pattern[str]:
+        """Scheme, host and path of the recorded URI, with any query string."""
+        parts = urlsplit(self.uri)
+        return url_pattern(f"{parts.scheme}://{parts.netloc}{parts.path}")
+
+    def json(self) -> Any:
+        """The JSON body without Google's anti-hijacking prefix (``)]}'`` or ``)]}',``)."""
+        text = self.body.decode("utf-8")
+        return json.loads(text[text.index("\n") + 1 :])
+
+
+def url_pattern(base: str) -> re.Pattern[str]:
+    """Match ``base`` exactly, followed by any query string."""
+    return re.compile(re.escape(base) + r"(\?.*)?$")
+
+
+def load_cassette(path: Path) -> list[Interaction]:
+    """Decode every interaction of a cassette; ``!!binary`` loads as bytes under safe_load."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [_decode(entry) for entry in document["interactions"]]
+
+
+def register(mock: responses.RequestsMock, interactions: list[Interaction]) -> None:
+    """Add the interactions in order; ``responses`` serves repeated matches in that order."""
+    for interaction in interactions:
+        mock.add(
+            responses.Response(
+                method=interaction.method,
+                url=interaction.url_pattern,
+                status=interaction.status,
+                body=interaction.body,
+                headers=list(interaction.headers),
+                content_type=interaction.content_type,
+            )
+        )
+
+
+def _decode(entry: dict[str, Any]) -> Interaction:
+    response = entry["response"]
+    body = response["body"]["string"]
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    if "gzip" in headers.get("content-encoding", []) or body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    content_type = headers.get("content-type", ["text/plain"])[0]
+    if body.startswith(JSON_PREFIX):
+        content_type = "application/json; charset=utf-8"  # pytrends parses only JSON types
+    kept = tuple(
+        (name, value)
+        for name, values in response["headers"].items()
+        if name.lower() not in _TRANSFER_HEADERS
+        for value in values
+    )
+    return Interaction(
+        method=entry["request"]["method"],
+        uri=entry["request"]["uri"],
+        status=response["status"]["code"],
+        content_type=content_type,
+        headers=kept,
+        body=body,
+    )
