@@ -41,7 +41,8 @@ def current(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
-        raise DatabaseNotReady(f"cannot reach the database: {exc.orig}") from None
+        detail = str(exc.orig).strip().splitlines()[0]
+        raise DatabaseNotReady(f"cannot reach the database: {detail}") from None
 
 
 def ensure_current(engine: Engine) -> None:

@@ -7,7 +7,6 @@ database, not a query per row); the service and the CLI share these functions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -137,7 +136,3 @@ def _series_id(conn: Connection, name: str) -> int:
         raise NotFound(f"unknown series: {name}")
     return series_id
 
-
-def as_json_value(value: Any) -> Any:
-    """Datetimes as ISO text, everything else unchanged: the shape ``--json`` prints."""
-    return value.isoformat() if isinstance(value, datetime) else value

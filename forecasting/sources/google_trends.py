@@ -202,7 +202,7 @@ class GoogleTrendsSource:
 
 def _retryable(exc: Exception) -> bool:
     if isinstance(exc, ResponseError):
-        return isinstance(exc, TooManyRequestsError) or exc.response.status_code >= 600
+        return isinstance(exc, TooManyRequestsError) or exc.response.status_code >= 500
     return isinstance(exc, (requests.Timeout, requests.ConnectionError))
 
 
