@@ -13,8 +13,8 @@ restricted to ``V``'s time range must have the same count and digest. Only when 
 has *more* rows than ``V`` inside that range (``V`` had gaps) are ``V``'s values
 read, for those series alone, to decide exactly.
 
-A batch costs a constant number of statements: one locking SELECT of every series'
-current-version summary, bulk staging of the rows to write (COPY on Postgres), and
+A batch costs a constant number of statements: a locking SELECT of the series, one
+SELECT of every series' current-version summary, bulk staging of the rows to write (COPY on Postgres), and
 a few ``INSERT … SELECT`` / ``UPDATE … FROM`` statements — all in one transaction,
 so a failure leaves every series as it was. Locking the series rows (in id order)
 before reading their summaries makes concurrent refreshes of the same series
@@ -155,7 +155,15 @@ def store(
 
 
 def _lock_current(conn: Connection, series_ids: list[int]) -> pd.DataFrame:
-    """Lock the series rows (id order) and read their current versions' summaries."""
+    """Lock the series rows (id order), then read their current versions' summaries.
+
+    Two statements on purpose: under READ COMMITTED a statement that waited for a row
+    lock still sees the rest of the database as of its start, so the summaries must
+    be read by a statement that starts after the lock is held.
+    """
+    conn.execute(
+        select(TimeSeries.id).where(TimeSeries.id.in_(series_ids)).order_by(TimeSeries.id).with_for_update()
+    )
     rows = conn.execute(
         select(
             TimeSeries.id.label("series_id"),
@@ -167,8 +175,6 @@ def _lock_current(conn: Connection, series_ids: list[int]) -> pd.DataFrame:
         )
         .outerjoin(TSVersion, and_(TSVersion.timeseries_id == TimeSeries.id, is_current()))
         .where(TimeSeries.id.in_(series_ids))
-        .order_by(TimeSeries.id)
-        .with_for_update(of=TimeSeries)
     ).all()
     frame = pd.DataFrame(
         rows, columns=["series_id", "version_id", "n_values", "first_time", "last_time", "digest"]
@@ -285,14 +291,14 @@ def _write(conn: Connection, data: pd.DataFrame, plan: pd.DataFrame) -> dict[int
     versions = pd.DataFrame(
         {
             "series_id": changed.index.astype("int64"),
-            "outcome": changed["outcome"].to_numpy(),
-            "version_id": changed["version_id"].astype("Int64").to_numpy(),
-            "n_values": changed["new_n_values"].astype("int64").to_numpy(),
-            "first_time": changed["new_first"].to_numpy(),
-            "last_time": changed["new_last"].to_numpy(),
-            "digest": changed["new_digest"].astype("int64").to_numpy(),
+            "outcome": changed["outcome"],
+            "version_id": changed["version_id"].astype("Int64"),
+            "n_values": changed["new_n_values"].astype("int64"),
+            "first_time": changed["new_first"],
+            "last_time": changed["new_last"],
+            "digest": changed["new_digest"].astype("int64"),
         }
-    )
+    ).reset_index(drop=True)
     values = data.loc[data["write"], ["series_id", "time", "value"]]
     _stage_version.create(conn)
     _stage_value.create(conn)

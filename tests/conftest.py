@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from forecasting.db import make_engine
+from forecasting.migrate import upgrade
+from forecasting.models import Base
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FORECASTING_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -17,3 +24,61 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real recorded data not found at {SHARED_DATA} (../shared is absent)")
     return SHARED_DATA
+
+
+POSTGRES_URL = os.environ.get(
+    "FORECASTING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/forecasting_test"
+)
+REQUIRE_POSTGRES = os.environ.get("FORECASTING_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    """The real Postgres test database with a fresh schema built by the migrations.
+
+    Skips where no server answers, except when FORECASTING_REQUIRE_POSTGRES=1 (CI),
+    where a missing database fails the run.
+    """
+    engine = make_engine(POSTGRES_URL)
+    try:
+        _create_database_if_missing(engine)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    except OperationalError as exc:
+        message = f"Postgres not reachable at {POSTGRES_URL}: {str(exc.orig).strip().splitlines()[0]}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _create_database_if_missing(engine: Engine) -> None:
+    maintenance = make_engine(engine.url.set(database="postgres"))
+    with maintenance.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": engine.url.database})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{engine.url.database}"'))
+    maintenance.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty, migrated store on each backend: SQLite file and real Postgres."""
+    if request.param == "sqlite":
+        sqlite = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        upgrade(sqlite)
+        yield sqlite
+        sqlite.dispose()
+        return
+    yield request.getfixturevalue("pg_engine")
+
+
+@pytest.fixture
+def pg_engine(postgres_engine: Engine) -> Engine:
+    """The Postgres store, emptied for this test."""
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with postgres_engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return postgres_engine
