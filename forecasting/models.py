@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     Double,
     ForeignKey,
@@ -23,7 +24,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    ColumnElement,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -59,9 +59,7 @@ class TimeSeries(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    versions: Mapped[list[TSVersion]] = relationship(
-        back_populates="timeseries", passive_deletes=True
-    )
+    versions: Mapped[list[TSVersion]] = relationship(back_populates="timeseries", passive_deletes=True)
 
 
 class TSVersion(Base):
@@ -74,9 +72,7 @@ class TSVersion(Base):
     __tablename__ = "ts_version"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    timeseries_id: Mapped[int] = mapped_column(
-        ForeignKey("timeseries.id", ondelete="CASCADE"), index=True
-    )
+    timeseries_id: Mapped[int] = mapped_column(ForeignKey("timeseries.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expired: Mapped[bool] = mapped_column(Boolean, default=False)
     n_values: Mapped[int] = mapped_column(Integer)
@@ -104,9 +100,7 @@ Index(
 class TSValue(Base):
     __tablename__ = "ts_value"
 
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("ts_version.id", ondelete="CASCADE"), primary_key=True
-    )
+    version_id: Mapped[int] = mapped_column(ForeignKey("ts_version.id", ondelete="CASCADE"), primary_key=True)
     time: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
     value: Mapped[float] = mapped_column(Double)
 
@@ -168,12 +162,8 @@ class MLModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
-    ml_config_id: Mapped[int] = mapped_column(
-        ForeignKey("ml_config.id", ondelete="RESTRICT"), index=True
-    )
-    data_config_id: Mapped[int] = mapped_column(
-        ForeignKey("data_config.id", ondelete="RESTRICT"), index=True
-    )
+    ml_config_id: Mapped[int] = mapped_column(ForeignKey("ml_config.id", ondelete="RESTRICT"), index=True)
+    data_config_id: Mapped[int] = mapped_column(ForeignKey("data_config.id", ondelete="RESTRICT"), index=True)
     preprocessing_config_id: Mapped[int] = mapped_column(
         ForeignKey("preprocessing_config.id", ondelete="RESTRICT"), index=True
     )
@@ -182,9 +172,7 @@ class MLModel(Base):
     ml_config: Mapped[MLConfig] = relationship()
     data_config: Mapped[DataConfig] = relationship()
     preprocessing_config: Mapped[PreprocessingConfig] = relationship()
-    versions: Mapped[list[MLModelVersion]] = relationship(
-        back_populates="model", passive_deletes=True
-    )
+    versions: Mapped[list[MLModelVersion]] = relationship(back_populates="model", passive_deletes=True)
 
 
 MODEL_VERSION_STATUSES = ("training", "ready", "failed", "rejected")
@@ -195,9 +183,7 @@ class MLModelVersion(Base):
 
     __tablename__ = "ml_model_version"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('training', 'ready', 'failed', 'rejected')", name="status"
-        ),
+        CheckConstraint("status IN ('training', 'ready', 'failed', 'rejected')", name="status"),
         Index("ix_ml_model_version_served", "model_id", "status", "created_at"),
     )
 
@@ -209,4 +195,3 @@ class MLModelVersion(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 
     model: Mapped[MLModel] = relationship(back_populates="versions")
-

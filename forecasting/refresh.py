@@ -137,8 +137,11 @@ def store(
     data["hash"] = row_hashes(data["time"], data["value"])
     with writing(engine) as conn:
         current = _lock_current(conn, list(names))
-        gone = [RefreshResult(names[i], "error", error=f"series {names[i]!r} was deleted during the refresh")
-                for i in names if i not in current.index]
+        gone = [
+            RefreshResult(names[i], "error", error=f"series {names[i]!r} was deleted during the refresh")
+            for i in names
+            if i not in current.index
+        ]
         data = data[data["series_id"].isin(current.index)]
         plan = _decide(conn, data, current)
         version_ids = _write(conn, data, plan) if plan["write_rows"].any() else {}
@@ -219,19 +222,32 @@ def _decide(conn: Connection, data: pd.DataFrame, current: pd.DataFrame) -> pd.D
     keeps_rows = data["series_id"].isin(per.index[keeps_version]).to_numpy()
     data["write"] = np.where(keeps_rows, write, True)
 
-    written = data[data["write"]].groupby("series_id").agg(
-        write_rows=("time", "size"), w_hash=("hash", "sum"), w_first=("time", "min"), w_last=("time", "max")
+    written = (
+        data[data["write"]]
+        .groupby("series_id")
+        .agg(
+            write_rows=("time", "size"),
+            w_hash=("hash", "sum"),
+            w_first=("time", "min"),
+            w_last=("time", "max"),
+        )
     )
     per = per.join(written)
     per["write_rows"] = per["write_rows"].fillna(0).astype(int)
     per["outcome"] = np.select(
-        [~has_version.to_numpy(dtype=bool), keeps_version & (per["write_rows"] > 0).to_numpy(), keeps_version],
+        [
+            ~has_version.to_numpy(dtype=bool),
+            keeps_version & (per["write_rows"] > 0).to_numpy(),
+            keeps_version,
+        ],
         ["created", "appended", "unchanged"],
         "new_version",
     )
     fresh = per["outcome"].isin(["created", "new_version"])
     per["new_n_values"] = np.where(fresh, per["write_rows"], per["n_values"].fillna(0) + per["write_rows"])
-    per["new_digest"] = np.where(fresh, per["w_hash"].fillna(0), per["digest"].fillna(0) + per["w_hash"].fillna(0))
+    per["new_digest"] = np.where(
+        fresh, per["w_hash"].fillna(0), per["digest"].fillna(0) + per["w_hash"].fillna(0)
+    )
     per["new_first"] = per["w_first"].where(fresh, per[["first_time", "w_first"]].min(axis=1))
     per["new_last"] = per["w_last"].where(fresh, per[["last_time", "w_last"]].max(axis=1))
     return per
@@ -316,7 +332,13 @@ def _write(conn: Connection, data: pd.DataFrame, plan: pd.DataFrame) -> dict[int
         .from_select(
             ["timeseries_id", "created_at", "expired", "n_values", "first_time", "last_time", "digest"],
             select(
-                sv.series_id, literal(utcnow(), DateTime), false(), sv.n_values, sv.first_time, sv.last_time, sv.digest
+                sv.series_id,
+                literal(utcnow(), DateTime),
+                false(),
+                sv.n_values,
+                sv.first_time,
+                sv.last_time,
+                sv.digest,
             ).where(sv.outcome.in_(["created", "new_version"])),
         )
         .returning(TSVersion.timeseries_id, TSVersion.id)
@@ -347,7 +369,9 @@ def _bulk_load(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
         conn.execute(insert(table), frame.astype(object).where(frame.notna(), None).to_dict("records"))
         return
     buffer = io.StringIO()
-    frame.to_csv(buffer, sep="\t", header=False, index=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
+    frame.to_csv(
+        buffer, sep="\t", header=False, index=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f"
+    )
     columns = ", ".join(frame.columns)
     with conn.connection.driver_connection.cursor() as cursor:
         with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:

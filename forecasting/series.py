@@ -15,7 +15,15 @@ from sqlalchemy.orm import aliased
 
 from forecasting.db import writing
 from forecasting.errors import Conflict, InvalidInput, NotFound
-from forecasting.models import NAME_LENGTH, DataConfig, DataConfigSeries, TimeSeries, TSValue, TSVersion, is_current
+from forecasting.models import (
+    NAME_LENGTH,
+    DataConfig,
+    DataConfigSeries,
+    TimeSeries,
+    TSValue,
+    TSVersion,
+    is_current,
+)
 from forecasting.sources import SeriesSpec, get_source
 
 
@@ -135,4 +143,3 @@ def _series_id(conn: Connection, name: str) -> int:
     if series_id is None:
         raise NotFound(f"unknown series: {name}")
     return series_id
-

@@ -71,7 +71,13 @@ def assert_store_consistent(engine: Engine) -> None:
         assert duplicates == []
         versions = pd.DataFrame(
             conn.execute(
-                select(TSVersion.id, TSVersion.n_values, TSVersion.first_time, TSVersion.last_time, TSVersion.digest)
+                select(
+                    TSVersion.id,
+                    TSVersion.n_values,
+                    TSVersion.first_time,
+                    TSVersion.last_time,
+                    TSVersion.digest,
+                )
             ).all(),
             columns=["id", "n_values", "first_time", "last_time", "digest"],
         ).set_index("id")
@@ -83,7 +89,10 @@ def assert_store_consistent(engine: Engine) -> None:
     values["time"] = pd.to_datetime(values["time"])
     values["hash"] = row_hashes(values["time"], values["value"])
     actual = values.groupby("version_id").agg(
-        n_values=("time", "size"), first_time=("time", "min"), last_time=("time", "max"), digest=("hash", "sum")
+        n_values=("time", "size"),
+        first_time=("time", "min"),
+        last_time=("time", "max"),
+        digest=("hash", "sum"),
     )
     expected = versions.assign(
         first_time=pd.to_datetime(versions["first_time"]), last_time=pd.to_datetime(versions["last_time"])

@@ -147,9 +147,7 @@ def test_wide_csv_column_picks_by_exact_header(tmp_path: Path) -> None:
 
 
 def test_less_than_one_is_half_by_default(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "Category: All categories\n\nWeek,x: (US)\n2024-01-07,<1\n2024-01-14,2\n"
-    )
+    path = write(tmp_path, "Category: All categories\n\nWeek,x: (US)\n2024-01-07,<1\n2024-01-14,2\n")
 
     assert download(path)["value"].tolist() == [0.5, 2.0]
 
@@ -190,9 +188,7 @@ def test_a_utf8_bom_is_not_part_of_the_first_line(tmp_path: Path) -> None:
     stream = io.StringIO("\ufeff2024-01-07,1\n2024-01-14,2\n")
 
     for source in (path, stream):
-        with pytest.raises(
-            ValueError, match="no header line just above the first data row \\(line 1\\)"
-        ):
+        with pytest.raises(ValueError, match="no header line just above the first data row \\(line 1\\)"):
             read_trends_csv(source)
 
 
@@ -223,9 +219,7 @@ def test_file_vanished_after_validation_is_a_source_error(tmp_path: Path) -> Non
 # Parameter validation
 
 
-def test_params_from_the_cli_are_normalised(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_params_from_the_cli_are_normalised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "time,value\n2024-01-07,1\n")
     monkeypatch.chdir(tmp_path)
 

@@ -10,6 +10,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,12 +18,12 @@ import pandas as pd
 import pytest
 import requests
 import responses
-from cassettes import Interaction, load_cassette, register, url_pattern
 from pytrends.request import BASE_TRENDS_URL, TrendReq
 
 from forecasting.errors import InvalidInput, SourceError
 from forecasting.sources.base import SeriesSpec, clean_download
-from forecasting.sources.google_trends import GoogleTrendsSettings, GoogleTrendsSource
+from forecasting.sources.google_trends import GoogleTrendsSettings, GoogleTrendsSource, resolve_timeframe
+from tests.cassettes import Interaction, load_cassette, register, url_pattern
 
 COOKIE = url_pattern(f"{BASE_TRENDS_URL}/explore/")
 EXPLORE = url_pattern(TrendReq.GENERAL_URL)
@@ -66,9 +67,7 @@ def assert_is_the_recorded_pizza_series(frame: pd.DataFrame, partial: list[Inter
     complete = [point for point in timeline if not point.get("isPartial")]
     assert len(timeline) == 260 and len(complete) == 259
     assert list(frame.columns) == ["time", "value"]
-    assert frame["time"].tolist() == [
-        pd.Timestamp(int(point["time"]), unit="s") for point in complete
-    ]
+    assert frame["time"].tolist() == [pd.Timestamp(int(point["time"]), unit="s") for point in complete]
     assert frame["value"].tolist() == [float(point["value"][0]) for point in complete]
 
 
@@ -111,6 +110,24 @@ def test_connection_settings_and_series_params_reach_google(
     assert req["category"] == 71 and req["property"] == ""
     assert explore.headers["accept-language"] == "de-DE"
     assert all(c.request.req_kwargs["timeout"] == (3.0, 7.0) for c in google.calls)
+
+
+def test_a_fixed_start_timeframe_ending_today_is_sent_as_an_explicit_range(
+    google: responses.RequestsMock, partial: list[Interaction]
+) -> None:
+    register(google, partial)
+    source = make_source([])
+    source.download(SeriesSpec("pizza", "google_trends", {"timeframe": "2022-01-02 today"}))
+
+    explore = next(c.request for c in google.calls if EXPLORE.match(c.request.url))
+    req = json.loads(parse_qs(urlsplit(explore.url).query)["req"][0])
+    assert req["comparisonItem"][0]["time"] == f"2022-01-02 {date.today().isoformat()}"
+
+
+def test_resolve_timeframe_leaves_other_timeframes_alone() -> None:
+    assert resolve_timeframe("2022-01-02 today", date(2026, 11, 23)) == "2022-01-02 2026-11-23"
+    assert resolve_timeframe("today 5-y", date(2026, 11, 23)) == "today 5-y"
+    assert resolve_timeframe("2022-01-02 2023-01-01") == "2022-01-02 2023-01-01"
 
 
 def test_a_429_is_retried_after_one_backoff_and_the_data_is_returned(
@@ -317,9 +334,7 @@ def test_settings_from_mapping_accept_json_values_and_keep_defaults() -> None:
         {"retries": 0, "timeout": 15, "proxies": ["https://10.0.0.1:80"]}
     )
 
-    assert settings == GoogleTrendsSettings(
-        retries=0, timeout=(15.0, 15.0), proxies=("https://10.0.0.1:80",)
-    )
+    assert settings == GoogleTrendsSettings(retries=0, timeout=(15.0, 15.0), proxies=("https://10.0.0.1:80",))
     assert GoogleTrendsSettings.from_mapping({}) == GoogleTrendsSettings()
 
 
@@ -377,8 +392,6 @@ def test_validate_params_defaults_the_keyword_to_the_series_name() -> None:
         ({"timeframe": ""}, "timeframe"),
     ],
 )
-def test_validate_params_rejects_unknown_and_bad_params(
-    params: dict[str, object], named: str
-) -> None:
+def test_validate_params_rejects_unknown_and_bad_params(params: dict[str, object], named: str) -> None:
     with pytest.raises(InvalidInput, match=named):
         GoogleTrendsSource().validate_params("pizza", params)

@@ -26,7 +26,9 @@ def download_of(worker: int, series_index: int) -> pd.DataFrame:
     return weekly(values)
 
 
-def refresh_worker(url: str, worker: int, start: multiprocessing.Barrier, queue: multiprocessing.Queue) -> None:
+def refresh_worker(
+    url: str, worker: int, start: multiprocessing.Barrier, queue: multiprocessing.Queue
+) -> None:
     engine = make_engine(url)
     with engine.connect() as conn:
         specs = series_specs(conn, [f"c{i}" for i in range(N_SERIES)])
@@ -61,10 +63,15 @@ def test_eight_processes_refreshing_the_same_series_leave_one_current_version_ea
     assert created == N_SERIES  # exactly one worker created each series' first version
     with engine.connect() as conn:
         current = conn.execute(
-            select(TSVersion.timeseries_id, func.count()).where(~TSVersion.expired).group_by(TSVersion.timeseries_id)
+            select(TSVersion.timeseries_id, func.count())
+            .where(~TSVersion.expired)
+            .group_by(TSVersion.timeseries_id)
         ).all()
         duplicates = conn.scalar(
-            text("SELECT count(*) FROM (SELECT version_id, time FROM ts_value GROUP BY 1, 2 HAVING count(*) > 1) d")
+            text(
+                "SELECT count(*) FROM "
+                "(SELECT version_id, time FROM ts_value GROUP BY 1, 2 HAVING count(*) > 1) AS d"
+            )
         )
         n_versions = conn.scalar(select(func.count()).select_from(TSVersion))
         n_values = conn.scalar(select(func.count()).select_from(TSValue))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import Engine, event, func, select
 
-from forecasting.models import TSValue, TSVersion
+from forecasting.models import TSValue
 from forecasting.refresh import store
 from forecasting.series import list_versions
 from tests.store_checks import (
@@ -150,7 +149,9 @@ def test_refresh_statement_count_does_not_grow_with_the_number_of_series(engine:
         # mixed second download: unchanged, appended, new version and gap-filled series
         second = {}
         for i, name in enumerate(names):
-            second[name] = [weekly(range(10)), weekly(range(11)), weekly(range(1, 11)), weekly(range(12))][i % 4]
+            second[name] = [weekly(range(10)), weekly(range(11)), weekly(range(1, 11)), weekly(range(12))][
+                i % 4
+            ]
         with statements(engine) as refresh:
             results = store(engine, specs, second)
         assert {r.outcome for r in results} == {"unchanged", "appended", "new_version"}
@@ -175,11 +176,11 @@ def test_a_failure_at_any_statement_leaves_the_store_unchanged(engine: Engine) -
         fail_at += 1
         count = 0
 
-        def fail(*_args: object) -> None:
+        def fail(*_args: object, limit: int = fail_at) -> None:
             nonlocal count
             count += 1
-            if count == fail_at:
-                raise RuntimeError(f"injected failure at statement {fail_at}")
+            if count == limit:
+                raise RuntimeError(f"injected failure at statement {limit}")
 
         event.listen(engine, "before_cursor_execute", fail)
         try:
@@ -193,6 +194,9 @@ def test_a_failure_at_any_statement_leaves_the_store_unchanged(engine: Engine) -
         break
     assert fail_at > 8  # every statement of the refresh was a failure point once
     assert {r.series: r.outcome for r in results} == {
-        "same": "unchanged", "grown": "appended", "changed": "new_version", "gap": "appended"
+        "same": "unchanged",
+        "grown": "appended",
+        "changed": "new_version",
+        "gap": "appended",
     }
     assert_store_consistent(engine)

@@ -20,9 +20,7 @@ def get_source(name: str) -> DataSource:
     try:
         module, cls = _SOURCES[name]
     except KeyError:
-        raise InvalidInput(
-            f"unknown source {name!r}; known sources: {', '.join(SOURCE_NAMES)}"
-        ) from None
+        raise InvalidInput(f"unknown source {name!r}; known sources: {', '.join(SOURCE_NAMES)}") from None
     return getattr(import_module(module), cls)()
 
 

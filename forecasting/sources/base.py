@@ -60,9 +60,7 @@ def clean_download(series: str, frame: pd.DataFrame) -> pd.DataFrame:
     if times.duplicated().any():
         duplicate = times[times.duplicated()].iloc[0]
         raise SourceError(series, f"the download has the time {duplicate} twice")
-    clean = pd.DataFrame(
-        {"time": times.astype("datetime64[us]").to_numpy(), "value": values.to_numpy()}
-    )
+    clean = pd.DataFrame({"time": times.astype("datetime64[us]").to_numpy(), "value": values.to_numpy()})
     return clean.sort_values("time", ignore_index=True)
 
 

@@ -85,9 +85,7 @@ def read_trends_csv(
         None,
     )
     if start is None:
-        expected = (
-            f"a date in the format {date_format!r}" if date_format else "YYYY-MM-DD or YYYY-MM"
-        )
+        expected = f"a date in the format {date_format!r}" if date_format else "YYYY-MM-DD or YYYY-MM"
         raise ValueError(f"no data rows: no line starts with {expected}")
     first_line = rows[start][0]
     if start == 0 or rows[start - 1][0] != first_line - 1:
@@ -110,9 +108,7 @@ def read_trends_csv(
         values.append(_parse_value(cell, less_than_one, line, header[index]))
     if not times:
         raise ValueError(f"no data rows: column {header[index]!r} has no values")
-    return pd.DataFrame(
-        {"time": pd.to_datetime(times), "value": pd.Series(values, dtype="float64")}
-    )
+    return pd.DataFrame({"time": pd.to_datetime(times), "value": pd.Series(values, dtype="float64")})
 
 
 def _read_options(series: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,9 +123,7 @@ def _read_options(series: str, params: Mapping[str, Any]) -> dict[str, Any]:
     try:
         less_than_one = float(raw)
     except (TypeError, ValueError):
-        raise InvalidInput(
-            f"series {series!r}: param less_than_one={raw!r} is not a number"
-        ) from None
+        raise InvalidInput(f"series {series!r}: param less_than_one={raw!r} is not a number") from None
     if not 0 <= less_than_one < 1:
         raise InvalidInput(
             f"series {series!r}: param less_than_one must be >= 0 and < 1, got {less_than_one}"
@@ -139,8 +133,7 @@ def _read_options(series: str, params: Mapping[str, Any]) -> dict[str, Any]:
         date_format = str(params["date_format"])
         if "%" not in date_format:
             raise InvalidInput(
-                f"series {series!r}: param date_format={date_format!r} has no % directive "
-                "(e.g. %m/%d/%y)"
+                f"series {series!r}: param date_format={date_format!r} has no % directive (e.g. %m/%d/%y)"
             )
         options["date_format"] = date_format
     return options

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 PARAMS = {"keyword", "geo", "timeframe", "cat", "gprop"}
 GPROPS = ("", "images", "news", "youtube", "froogle")
 _GEO = re.compile(r"[A-Z]{2}(-[A-Z0-9]+)*")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,7 @@ class GoogleTrendsSource:
         times = pd.DatetimeIndex(frame.index)
         if times.tz is not None:
             times = times.tz_convert(None)
-        return pd.DataFrame(
-            {"time": times.to_numpy(), "value": frame[keyword].astype("float64").to_numpy()}
-        )
+        return pd.DataFrame({"time": times.to_numpy(), "value": frame[keyword].astype("float64").to_numpy()})
 
     def _fetch_with_retry(self, series: str, params: Mapping[str, Any]) -> pd.DataFrame:
         """Retry whole attempts on 429, 5xx, timeouts and lost connections; fail fast otherwise."""
@@ -164,7 +164,11 @@ class GoogleTrendsSource:
                 delay = self._delay(attempt - 1)
                 log.warning(
                     "series %r: %s (attempt %d of %d); retrying in %.1fs",
-                    series, _outcome(exc), attempt, attempts, delay,
+                    series,
+                    _outcome(exc),
+                    attempt,
+                    attempts,
+                    delay,
                 )
                 self._sleep(delay)
             except (ValueError, KeyError) as exc:
@@ -188,7 +192,7 @@ class GoogleTrendsSource:
         trends.build_payload(
             [params["keyword"]],
             cat=params["cat"],
-            timeframe=params.get("timeframe", settings.timeframe),
+            timeframe=resolve_timeframe(params.get("timeframe", settings.timeframe)),
             geo=params.get("geo", settings.geo),
             gprop=params["gprop"],
         )
@@ -198,6 +202,19 @@ class GoogleTrendsSource:
         """Full jitter: a random share of the capped exponential delay for this attempt."""
         cap = min(self.settings.max_backoff, self.settings.backoff * 2**attempt)
         return cap * self._jitter()
+
+
+def resolve_timeframe(timeframe: str, today: date | None = None) -> str:
+    """Expand ``"YYYY-MM-DD today"`` to an explicit range ending today.
+
+    A fixed start keeps past weeks in every download, so a weekly refresh can append;
+    a rolling window (``"today 5-y"``) drops its oldest week each week, which the
+    version contract must treat as a new version.
+    """
+    start, _, end = timeframe.partition(" ")
+    if end == "today" and _ISO_DATE.fullmatch(start):
+        return f"{start} {(today or date.today()).isoformat()}"
+    return timeframe
 
 
 def _retryable(exc: Exception) -> bool:
@@ -264,9 +281,7 @@ def _setting_float(key: str, raw: Any, positive: bool) -> float:
         raise InvalidInput(f"google_trends setting {key}={raw!r} is not a number") from None
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         bound = "> 0" if positive else ">= 0"
-        raise InvalidInput(
-            f"google_trends setting {key} must be a finite number {bound}, got {raw!r}"
-        )
+        raise InvalidInput(f"google_trends setting {key} must be a finite number {bound}, got {raw!r}")
     return value
 
 
@@ -276,9 +291,7 @@ def _timeout(raw: Any) -> tuple[float, float]:
     if not isinstance(parts, (list, tuple)):
         parts = [parts]
     if len(parts) not in (1, 2):
-        raise InvalidInput(
-            f"google_trends setting timeout={raw!r} must be one number or two (connect, read)"
-        )
+        raise InvalidInput(f"google_trends setting timeout={raw!r} must be one number or two (connect, read)")
     values = [_setting_float("timeout", part, positive=True) for part in parts]
     return (values[0], values[-1])
 
@@ -292,7 +305,5 @@ def _proxies(raw: Any) -> tuple[str, ...]:
     proxies = tuple(p.strip() for p in parts if p.strip())
     bad = [p for p in proxies if not re.match(r"[a-z][a-z0-9+.-]*://", p)]
     if bad:
-        raise InvalidInput(
-            f"google_trends setting proxies has {bad[0]!r}, not a URL like https://host:port"
-        )
+        raise InvalidInput(f"google_trends setting proxies has {bad[0]!r}, not a URL like https://host:port")
     return proxies
