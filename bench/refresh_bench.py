@@ -135,7 +135,9 @@ def expected(work: Workload, phase: str) -> dict[str, tuple[str, int]]:
     }
 
 
-def check_outcomes(side: str, phase: str, got: Mapping[str, tuple[str, int]], want: Mapping[str, tuple[str, int]]):
+def check_outcomes(
+    side: str, phase: str, got: Mapping[str, tuple[str, int]], want: Mapping[str, tuple[str, int]]
+):
     wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
     extra = set(got) - set(want)
     if wrong or extra:
@@ -247,7 +249,9 @@ def _summary(frame: pd.DataFrame) -> tuple[int, dt.datetime, dt.datetime, int]:
     return len(frame), frame.index.min().to_pydatetime(), frame.index.max().to_pydatetime(), int(hashes.sum())
 
 
-def update_timeseries(session: Session, series_id: int, download: pd.DataFrame, iterrows: bool) -> tuple[str, int]:
+def update_timeseries(
+    session: Session, series_id: int, download: pd.DataFrame, iterrows: bool
+) -> tuple[str, int]:
     """The seed's algorithm; returns (outcome, rows added) in our vocabulary."""
     # seed's download() returns a frame indexed by time with a float "value" column
     new_data = download.set_index("time")[["value"]]
@@ -290,7 +294,9 @@ def update_timeseries(session: Session, series_id: int, download: pd.DataFrame, 
         ]
     session.add_all(objs)
     session.commit()
-    outcome = ("new_version" if versions else "created") if new_version else ("appended" if objs else "unchanged")
+    outcome = (
+        ("new_version" if versions else "created") if new_version else ("appended" if objs else "unchanged")
+    )
     return outcome, len(objs)
 
 
@@ -310,7 +316,9 @@ def run_baseline(engine: Engine, counter: StatementCounter, work: Workload, iter
                         progress(f"  baseline {phase}: {i + 1}/{len(specs)} series")
             seconds = time.perf_counter() - t0
         phases[phase] = PhaseResult(seconds, c.count, c.bookkeeping)
-        progress(f"baseline {phase}: {seconds:.3f} s, {c.count} statements ({c.bookkeeping} bookkeeping UPDATEs)")
+        progress(
+            f"baseline {phase}: {seconds:.3f} s, {c.count} statements ({c.bookkeeping} bookkeeping UPDATEs)"
+        )
         check_outcomes("baseline", phase, got, expected(work, phase))
     return SideRun(phases["first"], phases["refresh"], read_state(engine))
 
@@ -360,9 +368,14 @@ def check_valid_store(side: str, state: Mapping[str, pd.DataFrame]) -> None:
     cur = state["current"]
     cur = cur.assign(hash=row_hashes(cur["time"], cur["value"]))
     per = cur.groupby("name").agg(
-        n=("time", "size"), first=("time", "min"), last=("time", "max"), digest=("hash", "sum"),
-        n_values=("n_values", "first"), first_time=("first_time", "first"),
-        last_time=("last_time", "first"), stored_digest=("digest", "first"),
+        n=("time", "size"),
+        first=("time", "min"),
+        last=("time", "max"),
+        digest=("hash", "sum"),
+        n_values=("n_values", "first"),
+        first_time=("first_time", "first"),
+        last_time=("last_time", "first"),
+        stored_digest=("digest", "first"),
     )
     bad = per[
         (per["n"] != per["n_values"])
@@ -374,7 +387,9 @@ def check_valid_store(side: str, state: Mapping[str, pd.DataFrame]) -> None:
         raise SystemExit(f"FAILED: {side} left {len(bad)} inconsistent version summaries, e.g.\n{bad.head()}")
 
 
-def check_same_state(ours: Mapping[str, pd.DataFrame], base: Mapping[str, pd.DataFrame], work: Workload) -> str:
+def check_same_state(
+    ours: Mapping[str, pd.DataFrame], base: Mapping[str, pd.DataFrame], work: Workload
+) -> str:
     check_valid_store("ours", ours)
     check_valid_store("baseline", base)
     for key in ("counts", "current"):
@@ -408,14 +423,16 @@ def copy_floor(engine: Engine, work: Workload) -> tuple[float, float]:
         for spec in specs:
             frame = work.first[spec.name].set_index("time")
             n, first, last, digest = _summary(frame)
-            rows.append(dict(timeseries_id=spec.id, n_values=n, first_time=first, last_time=last, digest=digest))
+            rows.append(
+                dict(timeseries_id=spec.id, n_values=n, first_time=first, last_time=last, digest=digest)
+            )
         ids = dict(
             conn.execute(insert(TSVersion).returning(TSVersion.timeseries_id, TSVersion.id), rows).all()
         )
     t0 = time.perf_counter()
-    values = pd.concat(
-        [work.first[s.name].assign(version_id=ids[s.id]) for s in specs], ignore_index=True
-    )[["version_id", "time", "value"]]
+    values = pd.concat([work.first[s.name].assign(version_id=ids[s.id]) for s in specs], ignore_index=True)[
+        ["version_id", "time", "value"]
+    ]
     buffer = io.StringIO()
     values.to_csv(buffer, sep="\t", header=False, index=False, date_format="%Y-%m-%d %H:%M:%S.%f")
     payload = buffer.getvalue()
@@ -446,7 +463,10 @@ def profile_ours(engine: Engine, work: Workload, top: int) -> None:
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("cumulative").print_stats(top)
         stats.sort_stats("tottime").print_stats(top)
-        print(f"\n===== cProfile of ours, {phase} ({len(specs)} series) =====\n{out.getvalue()}", file=sys.stderr)
+        print(
+            f"\n===== cProfile of ours, {phase} ({len(specs)} series) =====\n{out.getvalue()}",
+            file=sys.stderr,
+        )
 
 
 # --------------------------------------------------------------------------- report
@@ -488,10 +508,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--points", type=int, default=260)
     parser.add_argument("--changed", type=float, default=0.1, help="fraction renormalised at the refresh")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per side, fresh schema each; best is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs per side, fresh schema each; best is reported"
+    )
     parser.add_argument("--database-url", default=DEFAULT_URL)
-    parser.add_argument("--seed-iterrows", action="store_true",
-                        help="baseline builds its objects with DataFrame.iterrows() like the seed's text")
+    parser.add_argument(
+        "--seed-iterrows",
+        action="store_true",
+        help="baseline builds its objects with DataFrame.iterrows() like the seed's text",
+    )
     parser.add_argument("--profile", action="store_true", help="also cProfile ours (to stderr)")
     args = parser.parse_args(argv)
 
@@ -530,15 +555,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     for label, phase in phases:
         o, b = best(ours_runs, phase), best(base_runs, phase)
         base_stmts = f"{b.statements:,}" + (f" ({b.bookkeeping} bookkeeping)" if b.bookkeeping else "")
-        main_rows.append([label, f"{o.seconds:.3f}", f"{b.seconds:.3f}", f"{b.seconds / o.seconds:.1f}x",
-                          f"{o.statements} + 2 COPY", base_stmts])
+        main_rows.append(
+            [
+                label,
+                f"{o.seconds:.3f}",
+                f"{b.seconds:.3f}",
+                f"{b.seconds / o.seconds:.1f}x",
+                f"{o.statements} + 2 COPY",
+                base_stmts,
+            ]
+        )
     scale_rows = []
     for label, phase in phases:
         big, small = best(ours_runs, phase), best(small_runs, phase)
-        scale_rows.append([phase, f"{small.seconds:.3f}", f"{big.seconds:.3f}",
-                           f"{small.statements} + 2 COPY", f"{big.statements} + 2 COPY"])
+        scale_rows.append(
+            [
+                phase,
+                f"{small.seconds:.3f}",
+                f"{big.seconds:.3f}",
+                f"{small.statements} + 2 COPY",
+                f"{big.statements} + 2 COPY",
+            ]
+        )
 
-    timing = "best of %d runs per side, fresh schema each" % args.repeat if args.repeat > 1 else "one run per side"
+    timing = (
+        "best of %d runs per side, fresh schema each" % args.repeat if args.repeat > 1 else "one run per side"
+    )
     out = [
         f"Refresh benchmark: {n} series x {p} weeks, {args.changed:.0%} renormalised at the refresh",
         *machine(engine),
@@ -546,12 +588,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"baseline: seed's update_timeseries via SQLAlchemy ORM, one commit per series, "
         f"objects built with {'DataFrame.iterrows()' if args.seed_iterrows else 'zip(index, values)'}",
         "",
-        table(["phase", "ours s", "baseline s", "baseline/ours", "statements ours", "statements baseline"],
-              main_rows),
+        table(
+            ["phase", "ours s", "baseline s", "baseline/ours", "statements ours", "statements baseline"],
+            main_rows,
+        ),
         "",
         f"Ours at two sizes ({small_n} and {n} series):",
-        table(["phase", f"ours s @{small_n}", f"ours s @{n}", f"statements @{small_n}", f"statements @{n}"],
-              scale_rows),
+        table(
+            ["phase", f"ours s @{small_n}", f"ours s @{n}", f"statements @{small_n}", f"statements @{n}"],
+            scale_rows,
+        ),
         "",
         f"raw COPY floor: {rows_first:,} rows into the indexed ts_value table: {floor:.3f} s "
         f"(+{formatting:.3f} s to format them as text), best of {len(floors)}",

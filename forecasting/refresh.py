@@ -205,7 +205,7 @@ def _decide(conn: Connection, data: pd.DataFrame, current: pd.DataFrame) -> pd.D
     per = (
         data.assign(h_in=np.where(in_range, data["hash"], 0))
         .groupby("series_id")
-        .agg(n_in=("in_range", "sum"), d_in=("h_in", "sum"), n_total=("time", "size"))
+        .agg(n_in=("in_range", "sum"), d_in=("h_in", "sum"))
         .join(current)
     )
     has_version = per["version_id"].notna()
