@@ -14,16 +14,16 @@ has *more* rows than ``V`` inside that range (``V`` had gaps) are ``V``'s values
 read, for those series alone, to decide exactly.
 
 A batch costs a constant number of statements: a locking SELECT of the series, one
-SELECT of every series' current-version summary, bulk staging of the rows to write (COPY on Postgres), and
-a few ``INSERT … SELECT`` / ``UPDATE … FROM`` statements — all in one transaction,
-so a failure leaves every series as it was. Locking the series rows (in id order)
+SELECT of every series' current-version summary, the new version summaries staged
+and applied with ``INSERT … SELECT`` / ``UPDATE … FROM``, and the new rows written
+in one bulk load (COPY on Postgres) — all in one transaction, so a failure leaves
+every series as it was. Locking the series rows (in id order)
 before reading their summaries makes concurrent refreshes of the same series
 behave as if run one after the other.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -35,7 +35,6 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
-    Double,
     Engine,
     Integer,
     MetaData,
@@ -130,10 +129,9 @@ def store(
     if not ids:
         return []
     names = {series_id: name for name, series_id in ids.items()}
-    data = pd.concat(
-        [frame.assign(series_id=ids[name]) for name, frame in downloads.items() if name in ids],
-        ignore_index=True,
-    )
+    frames = [downloads[name] for name in ids]
+    data = pd.concat(frames, ignore_index=True)
+    data["series_id"] = np.repeat(list(ids.values()), [len(frame) for frame in frames])
     data["hash"] = row_hashes(data["time"], data["value"])
     with writing(engine) as conn:
         current = _lock_current(conn, list(names))
@@ -145,14 +143,10 @@ def store(
         data = data[data["series_id"].isin(current.index)]
         plan = _decide(conn, data, current)
         version_ids = _write(conn, data, plan) if plan["write_rows"].any() else {}
+    current_ids = plan["version_id"].astype("Int64").to_dict() | version_ids
     results = [
-        RefreshResult(
-            series=names[series_id],
-            outcome=row.outcome,
-            version_id=int(version_ids.get(series_id, row.version_id)),
-            rows_added=int(row.write_rows),
-        )
-        for series_id, row in plan.iterrows()
+        RefreshResult(names[series_id], outcome, int(current_ids[series_id]), int(rows))
+        for series_id, outcome, rows in zip(plan.index, plan["outcome"], plan["write_rows"])
     ]
     return results + gone
 
@@ -288,18 +282,10 @@ _stage_version = Table(
     Column("digest", BigInteger),
     prefixes=["TEMPORARY"],
 )
-_stage_value = Table(
-    "refresh_stage_value",
-    _staging,
-    Column("series_id", Integer),
-    Column("time", DateTime),
-    Column("value", Double),
-    prefixes=["TEMPORARY"],
-)
 
 
 def _write(conn: Connection, data: pd.DataFrame, plan: pd.DataFrame) -> dict[int, int]:
-    """Stage the rows and summaries to write, then apply them set-based.
+    """Apply the plan set-based: versions through a staged table, values straight in.
 
     Returns the id of each series' new version (created / new_version).
     """
@@ -315,50 +301,49 @@ def _write(conn: Connection, data: pd.DataFrame, plan: pd.DataFrame) -> dict[int
             "digest": changed["new_digest"].astype("int64"),
         }
     ).reset_index(drop=True)
-    values = data.loc[data["write"], ["series_id", "time", "value"]]
     _stage_version.create(conn)
-    _stage_value.create(conn)
     _bulk_load(conn, _stage_version, versions)
-    _bulk_load(conn, _stage_value, values)
-
-    sv, stv = _stage_version.c, _stage_value.c
+    sv = _stage_version.c
     conn.execute(
         update(TSVersion)
         .where(TSVersion.id.in_(select(sv.version_id).where(sv.outcome == "new_version")))
         .values(expired=True)
     )
-    created = conn.execute(
-        insert(TSVersion)
-        .from_select(
-            ["timeseries_id", "created_at", "expired", "n_values", "first_time", "last_time", "digest"],
-            select(
-                sv.series_id,
-                literal(utcnow(), DateTime),
-                false(),
-                sv.n_values,
-                sv.first_time,
-                sv.last_time,
-                sv.digest,
-            ).where(sv.outcome.in_(["created", "new_version"])),
-        )
-        .returning(TSVersion.timeseries_id, TSVersion.id)
-    ).all()
-    conn.execute(
-        insert(TSValue).from_select(
-            ["version_id", "time", "value"],
-            select(TSVersion.id, stv.time, stv.value).join(
-                TSVersion, and_(TSVersion.timeseries_id == stv.series_id, is_current())
-            ),
-        )
+    created = dict(
+        conn.execute(
+            insert(TSVersion)
+            .from_select(
+                ["timeseries_id", "created_at", "expired", "n_values", "first_time", "last_time", "digest"],
+                select(
+                    sv.series_id,
+                    literal(utcnow(), DateTime),
+                    false(),
+                    sv.n_values,
+                    sv.first_time,
+                    sv.last_time,
+                    sv.digest,
+                ).where(sv.outcome.in_(["created", "new_version"])),
+            )
+            .returning(TSVersion.timeseries_id, TSVersion.id)
+        ).all()
     )
     conn.execute(
         update(TSVersion)
         .where(TSVersion.id == sv.version_id, sv.outcome == "appended")
         .values(n_values=sv.n_values, first_time=sv.first_time, last_time=sv.last_time, digest=sv.digest)
     )
-    _stage_value.drop(conn)
     _stage_version.drop(conn)
-    return dict(created)
+    target = changed["version_id"].astype("Int64").to_dict() | created
+    rows = data.loc[data["write"], ["series_id", "time", "value"]]
+    values = pd.DataFrame(
+        {
+            "version_id": rows["series_id"].map(target).astype("int64"),
+            "time": rows["time"],
+            "value": rows["value"],
+        }
+    )
+    _bulk_load(conn, TSValue.__table__, values)
+    return created
 
 
 def _bulk_load(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
@@ -368,11 +353,23 @@ def _bulk_load(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     if not is_postgres(conn):
         conn.execute(insert(table), frame.astype(object).where(frame.notna(), None).to_dict("records"))
         return
-    buffer = io.StringIO()
-    frame.to_csv(
-        buffer, sep="\t", header=False, index=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f"
-    )
     columns = ", ".join(frame.columns)
     with conn.connection.driver_connection.cursor() as cursor:
         with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
-            copy.write(buffer.getvalue())
+            copy.write(_copy_text(frame))
+
+
+def _copy_text(frame: pd.DataFrame) -> str:
+    """COPY text format; each distinct time is formatted once (weekly data repeat them)."""
+    columns = []
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            distinct, position = np.unique(values.to_numpy(), return_inverse=True)
+            text = (
+                pd.DatetimeIndex(distinct).strftime("%Y-%m-%d %H:%M:%S.%f").to_numpy(dtype=object)[position]
+            )
+        else:
+            text = values.astype(object).where(values.notna(), "\\N").astype(str).to_numpy(dtype=object)
+        columns.append(text)
+    return "".join(f"{line}\n" for line in map("\t".join, zip(*columns)))
