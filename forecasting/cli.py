@@ -182,6 +182,7 @@ def refresh(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
         _print_json(rows)
     else:
         _print_table(rows, empty="no series to refresh")
+        _note_synthetic(engine, [r.series for r in results])
     if any(r.outcome == "error" for r in results):
         ctx.exit(1)
 
@@ -209,13 +210,22 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def values(ctx: click.Context, name: str, version_id: int | None, as_json: bool) -> None:
     """Print the values of the series NAME."""
-    with _engine(ctx).connect() as conn:
+    engine = _engine(ctx)
+    with engine.connect() as conn:
         frame = version_values(conn, name, version_id)
     rows = frame.to_dict("records")
     if as_json:
         _print_json(rows)
     else:
         _print_table(rows, empty="no values")
+        _note_synthetic(engine, [name])
+
+
+def _note_synthetic(engine: Engine, names: Sequence[str]) -> None:
+    """Synthetic data is labelled wherever it is shown."""
+    synthetic = [r["name"] for r in _overview(engine) if r["synthetic"] and r["name"] in names]
+    if synthetic:
+        click.echo(f"note: synthetic data (source 'sample'): {', '.join(synthetic)}")
 
 
 def _plain(value: Any) -> Any:

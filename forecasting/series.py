@@ -101,13 +101,10 @@ def series_overview(conn: Connection) -> list[dict[str, Any]]:
         .outerjoin(counts, counts.c.timeseries_id == TimeSeries.id)
         .order_by(TimeSeries.name)
     )
+    rows = conn.execute(stmt).all()
+    synthetic = {source: get_source(source).synthetic for source in {row.source for row in rows}}
     return [
-        {
-            **row._asdict(),
-            "synthetic": get_source(row.source).synthetic,
-            "n_values": row.n_values or 0,
-        }
-        for row in conn.execute(stmt)
+        {**row._asdict(), "synthetic": synthetic[row.source], "n_values": row.n_values or 0} for row in rows
     ]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, event, func, select, text
 
 from forecasting.digest import row_hashes
 from forecasting.models import Base, TSValue, TSVersion
-from forecasting.series import add_series, series_specs
+from forecasting.series import add_series, series_specs, version_values
 from forecasting.sources import SeriesSpec
 
 
@@ -52,8 +52,6 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
 
 
 def current_values(engine: Engine, name: str) -> list[tuple[str, float]]:
-    from forecasting.series import version_values
-
     with engine.connect() as conn:
         frame = version_values(conn, name)
     return [(t.strftime("%Y-%m-%d"), v) for t, v in zip(pd.to_datetime(frame["time"]), frame["value"])]

@@ -58,7 +58,10 @@ def test_add_refresh_and_read_a_series(run) -> None:
     values = json.loads(run("values", "coffee", "--json").output)
     assert len(values) == 10 and values[-1]["time"] == "2024-06-02T00:00:00"
     assert json.loads(run("values", "coffee", "--version", "1", "--json").output) == values
-    assert run("values", "coffee").output.splitlines()[0].split() == ["time", "value"]
+    text = run("values", "coffee").output.splitlines()
+    assert text[0].split() == ["time", "value"]
+    assert text[-1] == "note: synthetic data (source 'sample'): coffee"
+    assert "note: synthetic data (source 'sample'): coffee" in run("refresh").output
 
 
 def test_refresh_exits_1_when_a_series_failed_after_storing_the_others(run, tmp_path: Path) -> None:
