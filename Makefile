@@ -25,8 +25,7 @@ demo: $(STAMP)
 	@echo "Next: $(BIN)/forecasting versions sample-coffee    $(BIN)/forecasting values sample-coffee"
 	@echo "      $(BIN)/forecasting series add NAME --source google_trends   (live Google Trends)"
 
-test: $(STAMP)
-	$(BIN)/ruff check forecasting tests bench
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

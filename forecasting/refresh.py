@@ -57,8 +57,6 @@ from forecasting.sources import DataSource, SeriesSpec, clean_download, get_sour
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("created", "appended", "unchanged", "new_version", "error")
-
 
 @dataclass(frozen=True)
 class RefreshResult:
