@@ -102,7 +102,7 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 
 @series.command("add")
 @click.argument("name")
-@click.option("--source", required=True, type=click.Choice(SOURCE_NAMES), help="Where the data comes from.")
+@click.option("--source", required=True, help=f"Where the data comes from: {', '.join(SOURCE_NAMES)}.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A source parameter; repeatable.")
 @click.option("--exist-ok", is_flag=True, help="Succeed without change if NAME already exists.")
 @database_option

@@ -101,7 +101,7 @@ def test_series_add_exist_ok_is_idempotent(run) -> None:
         (["series", "add", "x", "--source", "sample", "--param", "periods=many"], "periods"),
         (["series", "add", "x", "--source", "sample", "--param", "colour=red"], "unknown param"),
         (["series", "add", "x", "--source", "sample", "--param", "novalue"], "not key=value"),
-        (["series", "add", "x", "--source", "nope"], "'nope' is not one of"),
+        (["series", "add", "x", "--source", "nope"], "unknown source 'nope'; known sources: google_trends"),
         (["series", "add", " x", "--source", "sample"], "surrounding spaces"),
     ],
 )
@@ -109,6 +109,7 @@ def test_bad_input_is_one_line_on_stderr_and_a_non_zero_exit(run, args: list[str
     result = run(*args)
     assert result.exit_code != 0
     assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output + result.stderr
 
 
