@@ -99,6 +99,8 @@ def test_series_add_exist_ok_is_idempotent(run) -> None:
         (["series", "delete", "nope"], "unknown series: nope"),
         (["series", "add", "x", "--source", "csv", "--param", "path=/no/such.csv"], "file not found"),
         (["series", "add", "x", "--source", "sample", "--param", "periods=many"], "periods"),
+        (["series", "add", "x", "--source", "sample", "--param", "periods=2.5"], "is not an integer"),
+        (["series", "add", "x", "--source", "sample", "--param", "periods=0"], "periods must be >= 1"),
         (["series", "add", "x", "--source", "sample", "--param", "colour=red"], "unknown param"),
         (["series", "add", "x", "--source", "sample", "--param", "novalue"], "not key=value"),
         (["series", "add", "x", "--source", "nope"], "unknown source 'nope'; known sources: google_trends"),

@@ -64,16 +64,24 @@ def clean_download(series: str, frame: pd.DataFrame) -> pd.DataFrame:
     return clean.sort_values("time", ignore_index=True)
 
 
-def int_param(series: str, params: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
-    """Read an integer parameter given as text or number; the error names the key."""
-    raw = params.get(key, default)
+def to_int(raw: Any, what: str, minimum: int, maximum: int | None = None) -> int:
+    """An integer given as text or number, within bounds; ``what`` names it in errors.
+
+    Fractions and booleans are refused rather than truncated.
+    """
     try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"series {series!r}: param {key}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise InvalidInput(f"series {series!r}: param {key} must be >= {minimum}, got {value}")
+        value = int(str(raw).strip())
+    except ValueError:
+        raise InvalidInput(f"{what}={raw!r} is not an integer") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
+        raise InvalidInput(f"{what} must be {bounds}, got {value}")
     return value
+
+
+def int_param(series: str, params: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
+    """A series' integer parameter (``default`` when absent)."""
+    return to_int(params.get(key, default), f"series {series!r}: param {key}", minimum)
 
 
 def reject_unknown(series: str, params: Mapping[str, Any], known: set[str], source: str) -> None:

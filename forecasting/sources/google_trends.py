@@ -24,7 +24,7 @@ from pytrends.exceptions import ResponseError, TooManyRequestsError
 from pytrends.request import TrendReq
 
 from forecasting.errors import InvalidInput, SourceError
-from forecasting.sources.base import SeriesSpec, int_param, reject_unknown
+from forecasting.sources.base import SeriesSpec, int_param, reject_unknown, to_int
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ class GoogleTrendsSettings:
             geo = _text("geo", extras["geo"], allow_empty=True)
             values["geo"] = _geo(geo, "google_trends setting")
         if "tz" in extras:
-            values["tz"] = _setting_int("tz", extras["tz"], minimum=-24 * 60, maximum=24 * 60)
+            values["tz"] = to_int(extras["tz"], "google_trends setting tz", minimum=-24 * 60, maximum=24 * 60)
         if "retries" in extras:
-            values["retries"] = _setting_int("retries", extras["retries"], minimum=0)
+            values["retries"] = to_int(extras["retries"], "google_trends setting retries", minimum=0)
         for key in ("backoff", "max_backoff"):
             if key in extras:
                 values[key] = _setting_float(key, extras[key], positive=False)
@@ -261,17 +261,6 @@ def _geo(raw: str, where: str) -> str:
     if geo and not _GEO.fullmatch(geo):
         raise InvalidInput(f"{where} geo={raw!r} is not a region code such as 'US' or 'US-CA'")
     return geo
-
-
-def _setting_int(key: str, raw: Any, minimum: int, maximum: int | None = None) -> int:
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise InvalidInput(f"google_trends setting {key}={raw!r} is not an integer") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
-        raise InvalidInput(f"google_trends setting {key} must be {bounds}, got {value}")
-    return value
 
 
 def _setting_float(key: str, raw: Any, positive: bool) -> float:
