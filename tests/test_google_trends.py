@@ -395,3 +395,17 @@ def test_validate_params_defaults_the_keyword_to_the_series_name() -> None:
 def test_validate_params_rejects_unknown_and_bad_params(params: dict[str, object], named: str) -> None:
     with pytest.raises(InvalidInput, match=named):
         GoogleTrendsSource().validate_params("pizza", params)
+
+
+def test_settings_come_from_the_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECASTING_GOOGLE_TRENDS_RETRIES", "7")
+    monkeypatch.setenv("FORECASTING_GOOGLE_TRENDS_PROXIES", "https://proxy.example:8080")
+    settings = GoogleTrendsSource().settings
+    assert settings.retries == 7 and settings.proxies == ("https://proxy.example:8080",)
+    assert settings.hl == GoogleTrendsSettings().hl
+
+
+def test_a_bad_environment_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECASTING_GOOGLE_TRENDS_RETRIES", "lots")
+    with pytest.raises(InvalidInput, match=r"FORECASTING_GOOGLE_TRENDS_\*: google_trends setting retries"):
+        GoogleTrendsSource()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import re
 import time
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 PARAMS = {"keyword", "geo", "timeframe", "cat", "gprop"}
 GPROPS = ("", "images", "news", "youtube", "froogle")
+ENV_PREFIX = "FORECASTING_GOOGLE_TRENDS_"
 _GEO = re.compile(r"[A-Z]{2}(-[A-Z0-9]+)*")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -77,6 +79,19 @@ class GoogleTrendsSettings:
             values["proxies"] = _proxies(extras["proxies"])
         return cls(**values)
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> GoogleTrendsSettings:
+        """Settings from ``FORECASTING_GOOGLE_TRENDS_<SETTING>`` variables (e.g. ``_RETRIES``)."""
+        extras = {
+            key.removeprefix(ENV_PREFIX).lower(): value
+            for key, value in environ.items()
+            if key.startswith(ENV_PREFIX)
+        }
+        try:
+            return cls.from_mapping(extras)
+        except InvalidInput as exc:
+            raise InvalidInput(f"environment {ENV_PREFIX}*: {exc}") from None
+
 
 class GoogleTrendsSource:
     name: ClassVar[str] = "google_trends"
@@ -88,8 +103,11 @@ class GoogleTrendsSource:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ):
-        """``sleep`` and ``jitter`` (a factor in [0, 1)) are injectable so tests never wait."""
-        self.settings = settings or GoogleTrendsSettings()
+        """Settings default to the environment (:meth:`GoogleTrendsSettings.from_env`).
+
+        ``sleep`` and ``jitter`` (a factor in [0, 1)) are injectable so tests never wait.
+        """
+        self.settings = settings or GoogleTrendsSettings.from_env()
         self._sleep = sleep
         self._jitter = jitter
 
