@@ -139,8 +139,8 @@ def store(
             if i not in current.index
         ]
         data = data[data["series_id"].isin(current.index)]
-        plan = _decide(conn, data, current)
-        version_ids = _write(conn, data, plan) if plan["write_rows"].any() else {}
+        plan, write = _decide(conn, data, current)
+        version_ids = _write(conn, data[write], plan) if write.any() else {}
     current_ids = plan["version_id"].astype("Int64").to_dict() | version_ids
     results = [
         RefreshResult(names[series_id], outcome, int(current_ids[series_id]), int(rows))
@@ -181,11 +181,12 @@ def _lock_current(conn: Connection, series_ids: list[int]) -> pd.DataFrame:
     return frame
 
 
-def _decide(conn: Connection, data: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
-    """Each series' outcome and new summary; marks ``data['write']`` on rows to store.
+def _decide(conn: Connection, data: pd.DataFrame, current: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each series' outcome and new summary, and which rows of ``data`` to store.
 
     Returns one row per series with ``outcome``, ``version_id`` (the current version
-    before the refresh), ``write_rows`` and the summary the version will have.
+    before the refresh), ``write_rows`` and the summary the version will have; and a
+    boolean mask over ``data``.
     """
     joined = data.join(current, on="series_id")
     in_range = (
@@ -193,9 +194,8 @@ def _decide(conn: Connection, data: pd.DataFrame, current: pd.DataFrame) -> pd.D
         & (joined["time"] >= joined["first_time"])
         & (joined["time"] <= joined["last_time"])
     ).to_numpy(dtype=bool)
-    data["in_range"] = in_range
     per = (
-        data.assign(h_in=np.where(in_range, data["hash"], 0))
+        data.assign(in_range=in_range, h_in=np.where(in_range, data["hash"], 0))
         .groupby("series_id")
         .agg(n_in=("in_range", "sum"), d_in=("h_in", "sum"))
         .join(current)
@@ -212,10 +212,10 @@ def _decide(conn: Connection, data: pd.DataFrame, current: pd.DataFrame) -> pd.D
         write = np.where(data["series_id"].isin(gap_series).to_numpy(), ~in_v, write)
         keeps_version |= per.index.isin(subset_series)
     keeps_rows = data["series_id"].isin(per.index[keeps_version]).to_numpy()
-    data["write"] = np.where(keeps_rows, write, True)
+    write = np.where(keeps_rows, write, True)
 
     written = (
-        data[data["write"]]
+        data[write]
         .groupby("series_id")
         .agg(
             write_rows=("time", "size"),
@@ -242,7 +242,7 @@ def _decide(conn: Connection, data: pd.DataFrame, current: pd.DataFrame) -> pd.D
     )
     per["new_first"] = per["w_first"].where(fresh, per[["first_time", "w_first"]].min(axis=1))
     per["new_last"] = per["w_last"].where(fresh, per[["last_time", "w_last"]].max(axis=1))
-    return per
+    return per, write
 
 
 def _rows_in_current(conn: Connection, data: pd.DataFrame, gap: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
@@ -282,8 +282,8 @@ _stage_version = Table(
 )
 
 
-def _write(conn: Connection, data: pd.DataFrame, plan: pd.DataFrame) -> dict[int, int]:
-    """Apply the plan set-based: versions through a staged table, values straight in.
+def _write(conn: Connection, rows: pd.DataFrame, plan: pd.DataFrame) -> dict[int, int]:
+    """Apply the plan set-based: versions through a staged table, ``rows`` straight in.
 
     Returns the id of each series' new version (created / new_version).
     """
@@ -332,7 +332,6 @@ def _write(conn: Connection, data: pd.DataFrame, plan: pd.DataFrame) -> dict[int
     )
     _stage_version.drop(conn)
     target = changed["version_id"].astype("Int64").to_dict() | created
-    rows = data.loc[data["write"], ["series_id", "time", "value"]]
     values = pd.DataFrame(
         {
             "version_id": rows["series_id"].map(target).astype("int64"),
