@@ -1,8 +1,9 @@
 """SQLAlchemy 2.0 models of every table of the store (see DESIGN.md, Data model).
 
-The rule "the *current version of a series* is its one non-expired version" is
-defined here once (:func:`is_current`); a partial unique index makes "one" a
-database guarantee on Postgres and SQLite alike.
+Two rules are defined here once: "the *current version of a series* is its one
+non-expired version" (:func:`is_current`; a partial unique index makes "one" a
+database guarantee on Postgres and SQLite alike) and "the *served version of a
+model* is its newest ``ready`` version" (:func:`served_versions`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Subquery,
     Text,
+    func,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -195,3 +199,22 @@ class MLModelVersion(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 
     model: Mapped[MLModel] = relationship(back_populates="versions")
+
+
+def served_versions() -> Subquery:
+    """``(model_id, version_id)`` of every model's served version: its newest ``ready`` one."""
+    ranked = (
+        select(
+            MLModelVersion.model_id,
+            MLModelVersion.id.label("version_id"),
+            func.row_number()
+            .over(
+                partition_by=MLModelVersion.model_id,
+                order_by=(MLModelVersion.created_at.desc(), MLModelVersion.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(MLModelVersion.status == "ready")
+        .subquery()
+    )
+    return select(ranked.c.model_id, ranked.c.version_id).where(ranked.c.rank == 1).subquery("served")

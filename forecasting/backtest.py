@@ -1,0 +1,218 @@
+"""Rolling-origin backtest with an expanding window, baselines and conformal intervals.
+
+Window ``i`` of ``W`` cuts the data at a week ``c_i``: the model is trained on the
+data *as known at* ``c_i`` (every row after it removed before any feature is built,
+so no training row can read past the cut-off) and forecasts every target from its
+latest week up to the largest horizon. Cut-offs are one largest-horizon apart and
+the last one leaves exactly that many weeks to score.
+
+Errors per horizon for the model and two baselines on the same points:
+- ``last_value``: the value at the forecast origin, for every horizon;
+- ``seasonal_naive``: the value one season before the target week.
+
+MASE divides each absolute error by the series' in-sample seasonal-naive MAE up to
+the cut-off (one-step naive if the series is shorter than a season), the scale of
+Hyndman & Koehler (2006); below 1 means better than that naive forecast on average.
+Interval half-widths per horizon are split-conformal quantiles of the model's
+absolute backtest errors.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.configs import PreprocessingParams
+from forecasting.dataset import Dataset
+from forecasting.errors import InvalidInput
+from forecasting.estimator import fit, predict_latest
+from forecasting.features import Panel, build_training, feature_columns, make_panel, season_length
+
+DEFAULT_WINDOWS = 4
+DEFAULT_LEVEL = 0.9
+METHODS = ("model", "seasonal_naive", "last_value")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Scores per horizon and overall, the cut-offs used, and interval half-widths."""
+
+    cutoffs: list[pd.Timestamp]
+    metrics: pd.DataFrame
+    points: pd.DataFrame
+    level: float
+    halfwidths: dict[int, float]
+    season_length: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mase(self) -> float:
+        """The model's MASE over every scored point (the gate's figure)."""
+        row = self.metrics[(self.metrics["horizon"] == "all") & (self.metrics["method"] == "model")]
+        return float(row["mase"].iloc[0])
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary stored in the model version's metadata."""
+        return {
+            "windows": len(self.cutoffs),
+            "cutoffs": [c.isoformat() for c in self.cutoffs],
+            "season_length": self.season_length,
+            "points": len(self.points),
+            "mase": _plain(self.mase),
+            "metrics": [{k: _plain(v) for k, v in row.items()} for row in self.metrics.to_dict("records")],
+            "interval": {"level": self.level, "halfwidth": {str(h): w for h, w in self.halfwidths.items()}},
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return None if not math.isfinite(value) else round(float(value), 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def cutoff_positions(n_times: int, max_horizon: int, windows: int) -> list[int]:
+    """Grid positions of the cut-offs, oldest first."""
+    last = n_times - 1 - max_horizon
+    return [last - (windows - 1 - i) * max_horizon for i in range(windows)]
+
+
+def backtest(
+    data: Dataset,
+    params: PreprocessingParams,
+    ml_params: dict[str, Any],
+    *,
+    windows: int = DEFAULT_WINDOWS,
+    level: float = DEFAULT_LEVEL,
+    progress: Callable[[str], None] | None = None,
+) -> BacktestResult:
+    """Train and score ``windows`` times on expanding windows; see the module docstring."""
+    if windows < 1:
+        raise InvalidInput(f"backtest windows must be >= 1, got {windows}")
+    if not 0 < level < 1:
+        raise InvalidInput(f"interval level must be between 0 and 1, got {level}")
+    panel = make_panel(data)
+    m = season_length(panel.step)
+    positions = cutoff_positions(len(panel.grid), max(params.horizons), windows)
+    if positions[0] < 1:
+        raise InvalidInput(
+            f"not enough history for {windows} backtest windows of {max(params.horizons)} steps: "
+            f"{len(panel.grid)} time points"
+        )
+    columns = feature_columns(params, panel.feature_names)
+    points, fit_s = [], 0.0
+    for number, position in enumerate(positions, 1):
+        cutoff = panel.grid[position]
+        if progress:
+            progress(f"backtest window {number}/{windows}: training on data up to {cutoff.date()}")
+        known = make_panel(data.until(cutoff))
+        started = pd.Timestamp.now()
+        booster = fit(build_training(known, params), columns, ml_params)
+        fit_s += (pd.Timestamp.now() - started).total_seconds()
+        forecast = predict_latest(booster, known, params)
+        points.append(_score_points(panel, forecast, position, m).assign(window=number, cutoff=cutoff))
+    scored = pd.concat(points, ignore_index=True)
+    scored = scored[scored["actual"].notna()].reset_index(drop=True)
+    return BacktestResult(
+        cutoffs=[panel.grid[p] for p in positions],
+        metrics=_metrics(scored),
+        points=scored,
+        level=level,
+        halfwidths=_halfwidths(scored, level, params.horizons),
+        season_length=m,
+        timings={"fit_s": round(fit_s, 3)},
+    )
+
+
+def _score_points(panel: Panel, forecast: pd.DataFrame, cutoff: int, m: int) -> pd.DataFrame:
+    """Actuals, baselines and the MASE scale of every forecast point, looked up by grid position."""
+    column = pd.Index(panel.target_names).get_indexer(forecast["series"])
+    origin = panel.grid.get_indexer(forecast["time"])
+    horizon = forecast["horizon"].to_numpy()
+    target = origin + horizon
+    values = panel.targets
+    n_time = len(panel.grid)
+    actual = np.where(target < n_time, values[np.minimum(target, n_time - 1), column], np.nan)
+    seasons = np.ceil(horizon / m).astype(int) * m
+    naive_at = target - seasons
+    seasonal = np.where(naive_at >= 0, values[np.maximum(naive_at, 0), column], np.nan)
+    scale = _mase_scale(values[: cutoff + 1], m)[column]
+    return pd.DataFrame(
+        {
+            "series": forecast["series"].to_numpy(),
+            "horizon": horizon,
+            "origin": forecast["time"].to_numpy(),
+            "target_date": forecast["target_date"].to_numpy(),
+            "actual": actual,
+            "model": forecast["prediction"].to_numpy(),
+            "seasonal_naive": seasonal,
+            "last_value": forecast["last_value"].to_numpy(),
+            "scale": scale,
+        }
+    )
+
+
+def _mase_scale(history: np.ndarray, m: int) -> np.ndarray:
+    """Per series: in-sample MAE of the seasonal naive (lag ``m``), else of the one-step naive."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a series shorter than m
+        seasonal = np.nanmean(np.abs(history[m:] - history[:-m]), axis=0) if len(history) > m else None
+        one_step = np.nanmean(np.abs(history[1:] - history[:-1]), axis=0)
+    scale = (
+        one_step if seasonal is None else np.where(np.isfinite(seasonal) & (seasonal > 0), seasonal, one_step)
+    )
+    return np.where(scale > 0, scale, np.nan)
+
+
+def _metrics(points: pd.DataFrame) -> pd.DataFrame:
+    """MAE, RMSE, sMAPE (%) and MASE per horizon and over all horizons, per method."""
+    long = points.melt(
+        id_vars=["horizon", "actual", "scale"],
+        value_vars=list(METHODS),
+        var_name="method",
+        value_name="forecast",
+    ).dropna(subset=["forecast"])
+    error = long["forecast"] - long["actual"]
+    denominator = long["forecast"].abs() + long["actual"].abs()
+    long = long.assign(
+        abs_error=error.abs(),
+        sq_error=error**2,
+        smape=np.where(denominator > 0, 200 * error.abs() / denominator.where(denominator > 0, 1), 0.0),
+        scaled=error.abs() / long["scale"],
+    )
+    everything = long.assign(horizon="all")
+    long = pd.concat([long.astype({"horizon": object}), everything], ignore_index=True)
+    grouped = long.groupby(["horizon", "method"], sort=False)
+    table = grouped.agg(
+        n=("abs_error", "size"),
+        mae=("abs_error", "mean"),
+        rmse=("sq_error", "mean"),
+        smape=("smape", "mean"),
+        mase=("scaled", "mean"),
+    ).reset_index()
+    table["rmse"] = np.sqrt(table["rmse"])
+    order = {method: i for i, method in enumerate(METHODS)}
+    table["_h"] = table["horizon"].map(lambda h: math.inf if h == "all" else h)
+    table["_m"] = table["method"].map(order)
+    return table.sort_values(["_h", "_m"]).drop(columns=["_h", "_m"]).reset_index(drop=True)
+
+
+def _halfwidths(points: pd.DataFrame, level: float, horizons: tuple[int, ...]) -> dict[int, float]:
+    """Split-conformal half-width per horizon: the ceil((n+1)·level)-th smallest absolute error."""
+    widths = {}
+    for h in horizons:
+        errors = np.sort(
+            np.abs(points.loc[points["horizon"] == h, "model"] - points.loc[points["horizon"] == h, "actual"])
+        )
+        if len(errors) == 0:
+            continue
+        rank = min(math.ceil((len(errors) + 1) * level), len(errors))
+        widths[h] = round(float(errors[rank - 1]), 6)
+    return widths

@@ -1,0 +1,318 @@
+"""Configs and models: validation, create, delete, lookup.
+
+Each kind of config has one validator here; the CLI, ``apply``, the service and the
+DAGs all go through it, so a config that passes one entry point passes them all.
+Errors name the config and the bad key.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from forecasting.db import writing
+from forecasting.errors import Conflict, InvalidInput, NotFound
+from forecasting.models import (
+    DataConfig,
+    DataConfigSeries,
+    MLConfig,
+    MLModel,
+    PreprocessingConfig,
+    TimeSeries,
+)
+from forecasting.series import validate_name
+
+PREPROCESSING_KEYS = ("horizon", "target_lags", "feature_lags")
+MAX_LAG = 1000
+MAX_HORIZON = 520
+
+
+@dataclass(frozen=True)
+class PreprocessingParams:
+    """Validated preprocessing params (DESIGN.md, Features).
+
+    ``horizon`` is an int or a list; ``horizons`` is always the sorted tuple.
+    """
+
+    horizons: tuple[int, ...]
+    target_lags: tuple[int, ...]
+    feature_lags: tuple[int, ...]
+    multi_horizon: bool
+
+    def as_params(self) -> dict[str, Any]:
+        """The params in the stored form (what a config file would say)."""
+        return {
+            "horizon": list(self.horizons) if self.multi_horizon else self.horizons[0],
+            "target_lags": list(self.target_lags),
+            "feature_lags": list(self.feature_lags),
+        }
+
+
+def _int_list(config: str, key: str, raw: Any, *, maximum: int, allow_int: bool = False) -> tuple[int, ...]:
+    """A list of distinct ints in [1, maximum]; booleans and fractions are refused."""
+    items = [raw] if allow_int and not isinstance(raw, list) else raw
+    if not isinstance(items, list):
+        raise InvalidInput(f"{config}: {key} must be a list of integers, got {raw!r}")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= maximum:
+            raise InvalidInput(f"{config}: {key} must hold integers from 1 to {maximum}, got {item!r}")
+    if len(set(items)) != len(items):
+        raise InvalidInput(f"{config}: {key} has duplicates: {raw!r}")
+    return tuple(sorted(items))
+
+
+def preprocessing_params(params: Mapping[str, Any], name: str = "") -> PreprocessingParams:
+    """Validate preprocessing params; unknown keys are refused by name."""
+    config = f"preprocessing config {name!r}" if name else "preprocessing config"
+    if not isinstance(params, Mapping):
+        raise InvalidInput(f"{config}: params must be a mapping, got {params!r}")
+    unknown = sorted(set(params) - set(PREPROCESSING_KEYS))
+    if unknown:
+        raise InvalidInput(
+            f"{config}: unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(PREPROCESSING_KEYS)}"
+        )
+    if "horizon" not in params:
+        raise InvalidInput(f"{config}: horizon is required (an integer >= 1 or a list of them)")
+    horizon = params["horizon"]
+    horizons = _int_list(config, "horizon", horizon, maximum=MAX_HORIZON, allow_int=True)
+    if not horizons:
+        raise InvalidInput(f"{config}: horizon must not be an empty list")
+    target_lags = _int_list(config, "target_lags", params.get("target_lags", []), maximum=MAX_LAG)
+    feature_lags = _int_list(config, "feature_lags", params.get("feature_lags", []), maximum=MAX_LAG)
+    if not target_lags and not feature_lags:
+        raise InvalidInput(f"{config}: target_lags and feature_lags cannot both be empty")
+    return PreprocessingParams(horizons, target_lags, feature_lags, multi_horizon=isinstance(horizon, list))
+
+
+@functools.cache
+def lgbm_parameter_names() -> frozenset[str]:
+    """The keyword parameters of ``LGBMRegressor`` (its explicit signature)."""
+    from lightgbm import LGBMRegressor
+
+    signature = inspect.signature(LGBMRegressor.__init__)
+    return frozenset(
+        p.name for p in signature.parameters.values() if p.name != "self" and p.kind is not p.VAR_KEYWORD
+    )
+
+
+def ml_params(params: Mapping[str, Any], name: str = "") -> dict[str, Any]:
+    """Validate ML params: keys must be LGBMRegressor parameters, values LightGBM accepts.
+
+    Values are checked by fitting on a tiny dataset, so a bad value fails here, when
+    the config is saved, rather than at the first training run.
+    """
+    config = f"ml config {name!r}" if name else "ml config"
+    if not isinstance(params, Mapping):
+        raise InvalidInput(f"{config}: params must be a mapping, got {params!r}")
+    unknown = sorted(set(params) - lgbm_parameter_names())
+    if unknown:
+        raise InvalidInput(
+            f"{config}: {', '.join(map(str, unknown))} is not an LGBMRegressor parameter "
+            f"(known: {', '.join(sorted(lgbm_parameter_names()))})"
+        )
+    _check_values(config, dict(params))
+    return dict(params)
+
+
+def _check_values(config: str, params: dict[str, Any]) -> None:
+    import numpy as np
+    from lightgbm import LGBMRegressor
+
+    x = np.arange(40, dtype=float).reshape(20, 2)
+    try:
+        LGBMRegressor(**{**params, "verbose": -1, "n_jobs": 1}).fit(x, x[:, 0])
+    except Exception as exc:  # LightGBM raises several types for bad values
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInput(f"{config}: LightGBM refuses the params: {detail}") from None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model with everything training and inference need from its configs."""
+
+    id: int
+    name: str
+    ml_config: str
+    data_config: str
+    preprocessing_config: str
+    data_config_id: int
+    ml_params: dict[str, Any]
+    preprocessing: PreprocessingParams
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ml_config": self.ml_config,
+            "data_config": self.data_config,
+            "preprocessing_config": self.preprocessing_config,
+            "ml_params": self.ml_params,
+            "preprocessing": self.preprocessing.as_params(),
+        }
+
+
+def get_model(conn: Connection, name: str) -> ModelSpec:
+    """One SELECT for a model and its three configs."""
+    row = conn.execute(
+        select(
+            MLModel.id,
+            MLModel.name,
+            MLConfig.name.label("ml_config"),
+            MLConfig.params.label("ml_params"),
+            DataConfig.name.label("data_config"),
+            DataConfig.id.label("data_config_id"),
+            PreprocessingConfig.name.label("preprocessing_config"),
+            PreprocessingConfig.params.label("preprocessing_params"),
+        )
+        .join(MLConfig, MLConfig.id == MLModel.ml_config_id)
+        .join(DataConfig, DataConfig.id == MLModel.data_config_id)
+        .join(PreprocessingConfig, PreprocessingConfig.id == MLModel.preprocessing_config_id)
+        .where(MLModel.name == name)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"unknown model: {name}")
+    return ModelSpec(
+        id=row.id,
+        name=row.name,
+        ml_config=row.ml_config,
+        data_config=row.data_config,
+        preprocessing_config=row.preprocessing_config,
+        data_config_id=row.data_config_id,
+        ml_params=dict(row.ml_params),
+        preprocessing=preprocessing_params(row.preprocessing_params, row.preprocessing_config),
+    )
+
+
+def data_config_members(targets: Sequence[str], features: Sequence[str], name: str = "") -> dict[str, str]:
+    """Series name → role; ≥ 1 target, no duplicates, no series in both roles."""
+    config = f"data config {name!r}" if name else "data config"
+    for key, names in (("targets", targets), ("features", features)):
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise InvalidInput(f"{config}: {key} must be a list of series names, got {names!r}")
+        if any(not isinstance(n, str) for n in names):
+            raise InvalidInput(f"{config}: {key} must hold series names, got {names!r}")
+        if len(set(names)) != len(names):
+            raise InvalidInput(f"{config}: {key} lists a series twice: {list(names)!r}")
+    if not targets:
+        raise InvalidInput(f"{config}: needs at least one target")
+    both = sorted(set(targets) & set(features))
+    if both:
+        raise InvalidInput(f"{config}: series cannot be both target and feature: {', '.join(both)}")
+    return {**dict.fromkeys(targets, "target"), **dict.fromkeys(features, "feature")}
+
+
+def series_ids(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    """Ids of the named series; unknown names fail together in one message."""
+    rows = conn.execute(select(TimeSeries.name, TimeSeries.id).where(TimeSeries.name.in_(list(names)))).all()
+    found = {row.name: row.id for row in rows}
+    missing = sorted(set(names) - set(found))
+    if missing:
+        raise NotFound(f"unknown series: {', '.join(missing)}")
+    return found
+
+
+# Creation and deletion -------------------------------------------------------------
+
+_PARAM_TABLES = {"preprocessing_config": PreprocessingConfig, "ml_config": MLConfig}
+
+
+def validate_params(kind: str, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The one validator of a params config of ``kind``; returns the params to store."""
+    if kind == "preprocessing_config":
+        preprocessing_params(params, name)
+        return dict(params)
+    return ml_params(params, name)
+
+
+def create_params_config(engine: Engine, kind: str, name: str, params: Mapping[str, Any]) -> None:
+    """Create a preprocessing or ML config after validating its params."""
+    table = _PARAM_TABLES[kind]
+    validate_name(kind.replace("_", " "), name)
+    clean = validate_params(kind, name, params)
+    with writing(engine) as conn:
+        _refuse_existing(conn, table, kind, name)
+        conn.execute(insert(table).values(name=name, params=clean))
+
+
+def create_data_config(engine: Engine, name: str, targets: Sequence[str], features: Sequence[str]) -> None:
+    validate_name("data config", name)
+    roles = data_config_members(targets, features, name)
+    with writing(engine) as conn:
+        _refuse_existing(conn, DataConfig, "data_config", name)
+        ids = series_ids(conn, list(roles))
+        config_id = conn.scalar(insert(DataConfig).values(name=name).returning(DataConfig.id))
+        conn.execute(
+            insert(DataConfigSeries),
+            [{"data_config_id": config_id, "timeseries_id": ids[s], "role": r} for s, r in roles.items()],
+        )
+
+
+def create_model(
+    engine: Engine, name: str, *, ml_config: str, data_config: str, preprocessing_config: str
+) -> None:
+    validate_name("model", name)
+    with writing(engine) as conn:
+        _refuse_existing(conn, MLModel, "model", name)
+        conn.execute(
+            insert(MLModel).values(
+                name=name, **model_config_ids(conn, ml_config, data_config, preprocessing_config)
+            )
+        )
+
+
+def model_config_ids(
+    conn: Connection, ml_config: str, data_config: str, preprocessing_config: str
+) -> dict[str, int]:
+    """The config ids a model row needs, resolved by name in one SELECT."""
+    ml, data, prep = aliased(MLConfig), aliased(DataConfig), aliased(PreprocessingConfig)
+    row = conn.execute(
+        select(
+            select(ml.id).where(ml.name == ml_config).scalar_subquery().label("ml_config_id"),
+            select(data.id).where(data.name == data_config).scalar_subquery().label("data_config_id"),
+            select(prep.id)
+            .where(prep.name == preprocessing_config)
+            .scalar_subquery()
+            .label("preprocessing_config_id"),
+        )
+    ).one()
+    missing = [
+        f"{kind} {value!r}"
+        for kind, value, found in (
+            ("ml config", ml_config, row.ml_config_id),
+            ("data config", data_config, row.data_config_id),
+            ("preprocessing config", preprocessing_config, row.preprocessing_config_id),
+        )
+        if found is None
+    ]
+    if missing:
+        raise NotFound(f"unknown {', '.join(missing)}")
+    return row._asdict()
+
+
+def delete_config(engine: Engine, kind: str, name: str) -> None:
+    """Delete a config or model; a config still used by a model is refused (409)."""
+    table = {**_PARAM_TABLES, "data_config": DataConfig, "model": MLModel}[kind]
+    with writing(engine) as conn:
+        config_id = conn.scalar(select(table.id).where(table.name == name))
+        if config_id is None:
+            raise NotFound(f"unknown {kind.replace('_', ' ')}: {name}")
+        if kind != "model":
+            column = getattr(MLModel, f"{kind}_id")
+            users = conn.scalars(select(MLModel.name).where(column == config_id).order_by(MLModel.name)).all()
+            if users:
+                raise Conflict(f"{kind.replace('_', ' ')} {name!r} is used by model(s): {', '.join(users)}")
+        try:
+            conn.execute(delete(table).where(table.id == config_id))
+        except IntegrityError as exc:
+            raise Conflict(f"{kind.replace('_', ' ')} {name!r} is in use") from exc
+
+
+def _refuse_existing(conn: Connection, table: type, kind: str, name: str) -> None:
+    if conn.scalar(select(func.count()).select_from(table).where(table.name == name)):
+        raise Conflict(f"{kind.replace('_', ' ')} {name!r} already exists")

@@ -1,0 +1,184 @@
+"""Lag features over the whole panel, the seed's preprocessing vectorised (DESIGN.md, Features).
+
+A row is one target series ``s`` at one week ``t`` (its forecast origin) and one
+horizon ``h``:
+
+- ``target_lag_k`` = value of ``s`` at ``t - k`` (stacked: same column for every target);
+- ``{feature}_lag_k`` = value of the feature series at ``t - k``, aligned on time;
+- ``horizon`` = ``h`` (one model serves every horizon);
+- ``y`` = value of ``s`` at ``t + h``.
+
+Lags read only weeks before the origin and ``y`` only the week ``h`` after it, so no
+feature sees the future of its row. Training drops rows with any missing lag or
+``y``; inference takes, for *every* target, the row at its latest week.
+
+Everything is computed on a wide (time × series) array with shifts along the time
+axis: the only Python loops run over lags and horizons, never over series or rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting.configs import PreprocessingParams
+from forecasting.dataset import Dataset
+from forecasting.errors import InvalidInput
+
+Step = pd.Timedelta | pd.DateOffset
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Series on one regular time grid: ``targets`` and ``features`` are (time × series)."""
+
+    grid: pd.DatetimeIndex
+    step: Step
+    target_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    targets: np.ndarray
+    features: np.ndarray
+
+
+def time_grid(times: pd.Series | pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, Step]:
+    """The regular grid spanning ``times`` and its step (a fixed interval, or month starts).
+
+    Lags count grid steps, so times must sit on one grid: weekly data of different
+    series must share their weekday, monthly data must be month starts.
+    """
+    unique = pd.DatetimeIndex(pd.unique(pd.Series(times))).sort_values()
+    if len(unique) < 2:
+        raise InvalidInput("need at least two distinct times to build lag features")
+    step = (unique[1:] - unique[:-1]).min()
+    if step >= pd.Timedelta(days=28) and unique.is_month_start.all() and (unique == unique.normalize()).all():
+        return pd.date_range(unique[0], unique[-1], freq="MS", unit="us"), pd.offsets.MonthBegin(1)
+    if ((unique - unique[0]) % step != pd.Timedelta(0)).any():
+        raise InvalidInput(
+            f"series times are not on one regular grid (smallest step {step}); "
+            "weekly series must all start their weeks on the same weekday"
+        )
+    return pd.date_range(unique[0], unique[-1], freq=step, unit="us"), step
+
+
+def season_length(step: Step) -> int:
+    """Steps per year for the seasonal-naive baseline: 52 weekly, 12 monthly, 7 daily, else 1."""
+    if isinstance(step, pd.DateOffset):
+        return 12
+    return {pd.Timedelta(weeks=1): 52, pd.Timedelta(days=1): 7}.get(step, 1)
+
+
+def make_panel(data: Dataset) -> Panel:
+    grid, step = time_grid(data.frame["time"])
+    wide = data.frame.pivot(index="time", columns="series", values="value")
+
+    def block(names: tuple[str, ...]) -> np.ndarray:
+        return wide.reindex(index=grid, columns=list(names)).to_numpy(dtype=float)
+
+    return Panel(grid, step, data.targets, data.features, block(data.targets), block(data.features))
+
+
+def feature_columns(params: PreprocessingParams, features: tuple[str, ...]) -> list[str]:
+    """Model input columns, in the order the booster sees them."""
+    return [
+        *(f"target_lag_{k}" for k in params.target_lags),
+        *(f"{name}_lag_{k}" for name in features for k in params.feature_lags),
+        "horizon",
+    ]
+
+
+def _shift(values: np.ndarray, k: int) -> np.ndarray:
+    """Shift along time: row ``t`` of the result is row ``t - k`` of ``values`` (NaN outside)."""
+    out = np.full(values.shape, np.nan)
+    if k > 0:
+        out[k:] = values[:-k]
+    elif k < 0:
+        out[:k] = values[-k:]
+    else:
+        out[:] = values
+    return out
+
+
+def _lags(panel: Panel, params: PreprocessingParams) -> np.ndarray:
+    """(time, target, lag column) array of every lag feature except ``horizon``."""
+    n_time, n_targets = panel.targets.shape
+    target_part = [_shift(panel.targets, k)[:, :, None] for k in params.target_lags]
+    feature_part = []
+    if panel.feature_names and params.feature_lags:
+        shifted = np.stack([_shift(panel.features, k) for k in params.feature_lags], axis=2)
+        by_name = shifted.reshape(n_time, -1)  # feature-major: name 0 lags..., name 1 lags...
+        feature_part = [np.broadcast_to(by_name[:, None, :], (n_time, n_targets, by_name.shape[1]))]
+    return np.concatenate([*target_part, *feature_part], axis=2)
+
+
+def build_training(panel: Panel, params: PreprocessingParams) -> pd.DataFrame:
+    """The training matrix: ``time, series``, feature columns, ``y``; incomplete rows dropped."""
+    n_time, n_targets = panel.targets.shape
+    lags = _lags(panel, params).reshape(n_time * n_targets, -1)
+    complete = ~np.isnan(lags).any(axis=1)
+    times = np.repeat(panel.grid.to_numpy(), n_targets)
+    series = np.tile(np.asarray(panel.target_names, dtype=object), n_time)
+    keeps, ys = [], []
+    for h in params.horizons:
+        y = _shift(panel.targets, -h).reshape(-1)
+        keeps.append(complete & ~np.isnan(y))
+        ys.append(y[keeps[-1]])
+    rows = np.concatenate([np.flatnonzero(keep) for keep in keeps])
+    horizons = np.repeat(np.asarray(params.horizons), [int(keep.sum()) for keep in keeps])
+    head = {"time": times[rows], "series": series[rows]}
+    return _frame(params, panel.feature_names, head, lags[rows], horizons, {"y": np.concatenate(ys)})
+
+
+def build_latest(panel: Panel, params: PreprocessingParams) -> pd.DataFrame:
+    """For every target, its row at its own latest week, once per horizon.
+
+    Columns ``time`` (the forecast origin, the seed's ``last_date``), ``series``,
+    ``target_date``, ``last_value``, then the feature columns. Lags missing at the
+    origin (a feature that ended earlier) stay NaN: LightGBM routes them as missing.
+    """
+    n_time, n_targets = panel.targets.shape
+    observed = ~np.isnan(panel.targets)
+    last = n_time - 1 - np.argmax(observed[::-1], axis=0)
+    columns = np.arange(n_targets)
+    lags = _lags(panel, params)[last, columns]
+    n_h = len(params.horizons)
+    horizons = np.repeat(np.asarray(params.horizons), n_targets)
+    origins = pd.DatetimeIndex(np.tile(panel.grid.to_numpy()[last], n_h))
+    head = {
+        "time": origins,
+        "series": np.tile(np.asarray(panel.target_names, dtype=object), n_h),
+        "target_date": _add_steps(origins, horizons, panel.step),
+        "last_value": np.tile(panel.targets[last, columns], n_h),
+    }
+    return _frame(params, panel.feature_names, head, np.tile(lags, (n_h, 1)), horizons, {})
+
+
+def _add_steps(times: pd.DatetimeIndex, steps: np.ndarray, step: Step) -> pd.DatetimeIndex:
+    if isinstance(step, pd.DateOffset):
+        months = times.year * 12 + times.month - 1 + steps
+        return pd.to_datetime({"year": months // 12, "month": months % 12 + 1, "day": 1}).astype(
+            "datetime64[us]"
+        )
+    return times + pd.to_timedelta(steps * step)
+
+
+def _frame(
+    params: PreprocessingParams,
+    features: tuple[str, ...],
+    head: dict[str, object],
+    lags: np.ndarray,
+    horizons: np.ndarray,
+    tail: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """Columns: ``head``, the feature columns in booster order, ``tail``."""
+    names = feature_columns(params, features)
+    frame = pd.DataFrame(lags, columns=names[:-1])
+    frame["horizon"] = horizons.astype(int)
+    for position, (key, values) in enumerate(head.items()):
+        frame.insert(position, key, np.asarray(values))
+    for key, values in tail.items():
+        frame[key] = values
+    if "time" in frame:
+        frame["time"] = frame["time"].astype("datetime64[us]")
+    return frame

@@ -1,0 +1,180 @@
+"""Model versions: register (artifact and metadata in one transaction), look up, list.
+
+A version is inserted as ``training``, its artifact read back *from the database*
+in the same transaction, parsed and asked to predict the rows the fitted booster
+predicted; only an identical answer makes it ``ready``. A version that fails the
+check is kept as ``failed`` (with the reason), one that fails the optional gate
+as ``rejected``; neither is ever served. The served version is the one rule of
+:func:`models.served_versions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from forecasting.db import writing
+from forecasting.errors import NotFound
+from forecasting.estimator import load_booster, same_predictions
+from forecasting.models import (
+    DataConfig,
+    MLConfig,
+    MLModel,
+    MLModelVersion,
+    PreprocessingConfig,
+    served_versions,
+)
+
+GATE_MASE = 1.0
+
+
+@dataclass(frozen=True)
+class Registered:
+    version_id: int
+    status: str
+    reason: str | None
+
+
+def register(
+    engine: Engine,
+    model_id: int,
+    artifact: str,
+    meta: dict[str, Any],
+    check_rows: np.ndarray,
+    expected: np.ndarray,
+    *,
+    gate: bool = False,
+) -> Registered:
+    """Store a new version; it becomes ``ready`` only if the stored artifact predicts ``expected``.
+
+    With ``gate``, a version whose backtest MASE is >= 1 (no better than the seasonal
+    naive forecast) is stored as ``rejected``.
+    """
+    with writing(engine) as conn:
+        version_id = conn.scalar(
+            insert(MLModelVersion)
+            .values(model_id=model_id, status="training", artifact=artifact, meta=meta)
+            .returning(MLModelVersion.id)
+        )
+        stored = conn.scalar(select(MLModelVersion.artifact).where(MLModelVersion.id == version_id))
+        status, reason = "ready", None
+        try:
+            reloaded = load_booster(stored).predict(check_rows)
+        except Exception as exc:  # any parse or predict failure means the artifact is unusable
+            status, reason = "failed", f"stored artifact does not load: {str(exc).strip()[:300]}"
+        else:
+            if not same_predictions(np.asarray(reloaded), expected):
+                status, reason = "failed", "stored artifact predicts differently from the trained model"
+        mase = (meta.get("backtest") or {}).get("mase")
+        if status == "ready" and gate and mase is not None and mase >= GATE_MASE:
+            status, reason = "rejected", f"backtest MASE {mase:.3f} >= {GATE_MASE} (gate)"
+        conn.execute(
+            update(MLModelVersion)
+            .where(MLModelVersion.id == version_id)
+            .values(status=status, meta={**meta, "status_reason": reason} if reason else meta)
+        )
+    return Registered(version_id, status, reason)
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    model: str
+    data_config_id: int
+    version_id: int
+    created_at: Any
+    artifact: str
+    meta: dict[str, Any]
+
+
+def served_version(conn: Connection, model: str) -> ServedVersion:
+    """The served version of ``model`` with its artifact, in one SELECT."""
+    served = served_versions()
+    row = conn.execute(
+        select(
+            MLModel.name,
+            MLModel.data_config_id,
+            MLModelVersion.id,
+            MLModelVersion.created_at,
+            MLModelVersion.artifact,
+            MLModelVersion.meta.label("meta"),
+        )
+        .select_from(MLModel)
+        .outerjoin(served, served.c.model_id == MLModel.id)
+        .outerjoin(MLModelVersion, MLModelVersion.id == served.c.version_id)
+        .where(MLModel.name == model)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"unknown model: {model}")
+    if row.id is None:
+        raise NotFound(f"model {model!r} has no ready version yet: run `forecasting train {model}`")
+    return ServedVersion(row.name, row.data_config_id, row.id, row.created_at, row.artifact, row.meta)
+
+
+def models_overview(conn: Connection) -> list[dict[str, Any]]:
+    """Every model with its configs, served version, that version's MASE and version count; one SELECT."""
+    served = served_versions()
+    version = MLModelVersion.__table__.alias("served_version")
+    counts = (
+        select(MLModelVersion.model_id, func.count().label("n_versions"))
+        .group_by(MLModelVersion.model_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            MLModel.name,
+            MLConfig.name.label("ml_config"),
+            DataConfig.name.label("data_config"),
+            PreprocessingConfig.name.label("preprocessing_config"),
+            served.c.version_id.label("served_version"),
+            version.c.created_at.label("served_created_at"),
+            version.c["metadata"][("backtest", "mase")].as_float().label("mase"),
+            func.coalesce(counts.c.n_versions, 0).label("n_versions"),
+        )
+        .join(MLConfig, MLConfig.id == MLModel.ml_config_id)
+        .join(DataConfig, DataConfig.id == MLModel.data_config_id)
+        .join(PreprocessingConfig, PreprocessingConfig.id == MLModel.preprocessing_config_id)
+        .outerjoin(served, served.c.model_id == MLModel.id)
+        .outerjoin(version, version.c.id == served.c.version_id)
+        .outerjoin(counts, counts.c.model_id == MLModel.id)
+        .order_by(MLModel.name)
+    ).all()
+    return [row._asdict() for row in rows]
+
+
+def model_versions(conn: Connection, model: str) -> list[dict[str, Any]]:
+    """Every version of ``model``, newest first, with status, served flag and key metadata; one SELECT."""
+    served = served_versions()
+    rows = conn.execute(
+        select(
+            MLModel.id.label("model_id"),
+            MLModelVersion.id,
+            MLModelVersion.created_at,
+            MLModelVersion.status,
+            (served.c.version_id.is_not(None)).label("served"),
+            MLModelVersion.meta.label("meta"),
+        )
+        .select_from(MLModel)
+        .outerjoin(MLModelVersion, MLModelVersion.model_id == MLModel.id)
+        .outerjoin(served, served.c.version_id == MLModelVersion.id)
+        .where(MLModel.name == model)
+        .order_by(MLModelVersion.created_at.desc(), MLModelVersion.id.desc())
+    ).all()
+    if not rows:
+        raise NotFound(f"unknown model: {model}")
+    return [
+        {
+            "id": row.id,
+            "created_at": row.created_at,
+            "status": row.status,
+            "served": bool(row.served),
+            "mase": (row.meta.get("backtest") or {}).get("mase"),
+            "rows": row.meta.get("rows"),
+            "data_versions": row.meta.get("data_versions"),
+            "reason": row.meta.get("status_reason"),
+        }
+        for row in rows
+        if row.id is not None
+    ]
