@@ -57,6 +57,22 @@ class BacktestResult:
         row = self.metrics[(self.metrics["horizon"] == "all") & (self.metrics["method"] == "model")]
         return float(row["mase"].iloc[0])
 
+    def table(self) -> list[dict[str, Any]]:
+        """One row per horizon (and "all"): MAE and MASE of the model beside both baselines."""
+        wide = self.metrics.pivot(index="horizon", columns="method", values=["mae", "mase", "smape", "rmse"])
+        counts = self.metrics[self.metrics["method"] == "model"].set_index("horizon")["n"]
+        rows = []
+        for horizon in self.metrics["horizon"].drop_duplicates():
+            row: dict[str, Any] = {"horizon": horizon, "n": int(counts[horizon])}
+            for metric in ("mae", "mase"):
+                for method in METHODS:
+                    row[f"{metric}_{method}"] = _plain(wide.loc[horizon, (metric, method)])
+            row["rmse_model"] = _plain(wide.loc[horizon, ("rmse", "model")])
+            row["smape_model"] = _plain(wide.loc[horizon, ("smape", "model")])
+            row["interval_halfwidth"] = self.halfwidths.get(horizon) if horizon != "all" else None
+            rows.append(row)
+        return rows
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary stored in the model version's metadata."""
         return {

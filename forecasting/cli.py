@@ -1,4 +1,4 @@
-"""The ``forecasting`` command line: database, series, refresh, versions, values.
+"""The ``forecasting`` command line: database, series, refresh, configs, training, forecasts.
 
 Command and option names are a public interface. Errors the user can fix print one
 line on stderr and exit non-zero; they never show a traceback.
@@ -8,20 +8,28 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from forecasting import migrate
+from forecasting.apply import apply_file
+from forecasting.backtest import DEFAULT_WINDOWS
 from forecasting.db import database_url, make_engine
 from forecasting.errors import ForecastingError, InvalidInput
+from forecasting.features import build_training, make_panel
+from forecasting.inference import forecast
 from forecasting.refresh import refresh as refresh_series
+from forecasting.registry import model_versions, models_overview
 from forecasting.series import add_series, delete_series, list_versions, series_overview, version_values
 from forecasting.sources import SOURCE_NAMES
+from forecasting.tables import format_table, plain
+from forecasting.training import load_model_data, run_backtest, train_model
 
 
 class _Group(click.Group):
@@ -221,6 +229,183 @@ def values(ctx: click.Context, name: str, version_id: int | None, as_json: bool)
         _note_synthetic(engine, [name])
 
 
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@database_option
+@click.pass_context
+def apply(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Create or update the series, configs and models described in FILE (YAML).
+
+    Re-applying an unchanged file changes nothing.
+    """
+    results = [r.as_dict() for r in apply_file(_engine(ctx), file)]
+    if as_json:
+        _print_json(results)
+        return
+    _print_table(results, empty=f"{file} describes nothing")
+    changed = sum(r["action"] != "unchanged" for r in results)
+    click.echo(f"{changed} of {len(results)} item(s) created or updated")
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def windows_option(command: Callable) -> Callable:
+    return click.option(
+        "--windows",
+        type=click.IntRange(min=0),
+        default=DEFAULT_WINDOWS,
+        show_default=True,
+        help="Rolling-origin backtest windows (0 skips the backtest).",
+    )(command)
+
+
+@cli.command()
+@click.argument("model")
+@windows_option
+@click.option("--gate", is_flag=True, help="Refuse to serve the version if its backtest MASE is >= 1.")
+@json_option
+@database_option
+@click.pass_context
+def train(ctx: click.Context, model: str, windows: int, gate: bool, as_json: bool) -> None:
+    """Backtest, train and register a new version of MODEL on the current data.
+
+    Exit code 1 if the version is not ready (failed its load-back check or the gate).
+    """
+    result = train_model(_engine(ctx), model, windows=windows, gate=gate, progress=_progress)
+    if as_json:
+        _print_json({**result.as_dict(), "backtest": result.backtest.as_dict() if result.backtest else None})
+    else:
+        if result.backtest:
+            click.echo(format_table(result.backtest.table()))
+            click.echo()
+        click.echo(
+            f"model {model} version {result.version_id}: {result.status} "
+            f"({result.rows} training rows, data versions {json.dumps(result.data_versions)})"
+        )
+    if result.status != "ready":
+        raise click.ClickException(f"version {result.version_id} is {result.status}: {result.reason}")
+
+
+@cli.command("backtest")
+@click.argument("model")
+@windows_option
+@json_option
+@database_option
+@click.pass_context
+def backtest_command(ctx: click.Context, model: str, windows: int, as_json: bool) -> None:
+    """Backtest MODEL's configs on the current data; registers nothing."""
+    if windows < 1:
+        raise InvalidInput("--windows must be >= 1 for a backtest")
+    result = run_backtest(_engine(ctx), model, windows=windows, progress=_progress)
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    click.echo(format_table(result.table()))
+    click.echo(f"cut-offs: {', '.join(c.date().isoformat() for c in result.cutoffs)}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option(
+    "--history",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV with series,time,value that replaces those series' stored values (a what-if forecast).",
+)
+@json_option
+@database_option
+@click.pass_context
+def predict(ctx: click.Context, model: str, history: Path | None, as_json: bool) -> None:
+    """Forecast every target of MODEL with its served version and the current data."""
+    engine = _engine(ctx)
+    supplied = _read_history(history) if history else None
+    result = forecast(engine, model, supplied)
+    if as_json:
+        _print_json(result)
+        return
+    _print_table(
+        [
+            {
+                "series": f["series"],
+                "last_date": f["last_date"][:10],
+                "last_value": f["last_value"],
+                "horizon": f["horizon"],
+                "target_date": f["target_date"][:10],
+                "prediction": f["prediction"],
+                "lower": f["lower"],
+                "upper": f["upper"],
+                "predicted_delta": f["predicted_delta"],
+            }
+            for f in result["forecasts"]
+        ],
+        empty="no forecasts",
+    )
+    level = result["interval_level"]
+    click.echo(
+        f"model {model} version {result['model_version']}; "
+        f"data versions {json.dumps(result['data_versions'])}"
+        + (f"; interval {level:.0%} (conformal, from the backtest)" if level else "")
+    )
+    _note_synthetic(engine, list(result["data_versions"]))
+
+
+def _read_history(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from None
+
+
+@cli.command()
+@click.argument("model")
+@click.option(
+    "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV file to write."
+)
+@database_option
+@click.pass_context
+def features(ctx: click.Context, model: str, output: Path) -> None:
+    """Write MODEL's exact training matrix (time, series, features, y) on the current data."""
+    spec, data = load_model_data(_engine(ctx), model)
+    matrix = build_training(make_panel(data), spec.preprocessing)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    matrix.to_csv(output, index=False)
+    click.echo(f"wrote {len(matrix)} rows x {matrix.shape[1]} columns to {output}")
+
+
+@cli.command()
+@json_option
+@database_option
+@click.pass_context
+def models(ctx: click.Context, as_json: bool) -> None:
+    """List models with their configs, served version and its backtest MASE."""
+    with _engine(ctx).connect() as conn:
+        rows = models_overview(conn)
+    if as_json:
+        _print_json(rows)
+    else:
+        _print_table(rows, empty="no models yet: define one with `forecasting apply FILE.yaml`")
+
+
+@cli.command("model-versions")
+@click.argument("model")
+@json_option
+@database_option
+@click.pass_context
+def model_versions_command(ctx: click.Context, model: str, as_json: bool) -> None:
+    """List the versions of MODEL, newest first; the served one is marked."""
+    with _engine(ctx).connect() as conn:
+        rows = model_versions(conn, model)
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table(
+        [{k: v for k, v in row.items() if k != "data_versions"} for row in rows],
+        empty=f"model {model} has no versions yet: run `forecasting train {model}`",
+    )
+
+
 def _note_synthetic(engine: Engine, names: Sequence[str]) -> None:
     """Synthetic data is labelled wherever it is shown."""
     synthetic = [r["name"] for r in _overview(engine) if r["synthetic"] and r["name"] in names]
@@ -228,23 +413,12 @@ def _note_synthetic(engine: Engine, names: Sequence[str]) -> None:
         click.echo(f"note: synthetic data (source 'sample'): {', '.join(synthetic)}")
 
 
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _print_json(rows: Iterable[dict[str, Any]]) -> None:
-    click.echo(json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows], indent=2))
+def _print_json(rows: Any) -> None:
+    click.echo(json.dumps(rows, indent=2, default=plain))
 
 
 def _print_table(rows: list[dict[str, Any]], *, empty: str) -> None:
-    if not rows:
-        click.echo(empty)
-        return
-    cells = [[("" if v is None else str(_plain(v))) for v in row.values()] for row in rows]
-    header = list(rows[0])
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
-    for line in [header, *cells]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    click.echo(format_table(rows) if rows else empty)
 
 
 def main() -> None:

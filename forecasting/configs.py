@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from forecasting.models import (
 )
 from forecasting.series import validate_name
 
-PREPROCESSING_KEYS = ("horizon", "target_lags", "feature_lags")
+PREPROCESSING_KEYS = ("horizon", "target_lags", "feature_lags", "horizons_per_origin")
 MAX_LAG = 1000
 MAX_HORIZON = 520
 
@@ -39,20 +40,27 @@ class PreprocessingParams:
     """Validated preprocessing params (DESIGN.md, Features).
 
     ``horizon`` is an int or a list; ``horizons`` is always the sorted tuple.
+    ``horizons_per_origin`` (an extra, default all) keeps each training origin for
+    that many of the horizons, drawn at random with a fixed seed: training on
+    ``n`` of ``H`` horizons costs ``n/H`` of the stacked matrix.
     """
 
     horizons: tuple[int, ...]
     target_lags: tuple[int, ...]
     feature_lags: tuple[int, ...]
     multi_horizon: bool
+    horizons_per_origin: int | None = None
 
     def as_params(self) -> dict[str, Any]:
         """The params in the stored form (what a config file would say)."""
-        return {
+        params: dict[str, Any] = {
             "horizon": list(self.horizons) if self.multi_horizon else self.horizons[0],
             "target_lags": list(self.target_lags),
             "feature_lags": list(self.feature_lags),
         }
+        if self.horizons_per_origin is not None:
+            params["horizons_per_origin"] = self.horizons_per_origin
+        return params
 
 
 def _int_list(config: str, key: str, raw: Any, *, maximum: int, allow_int: bool = False) -> tuple[int, ...]:
@@ -73,7 +81,7 @@ def preprocessing_params(params: Mapping[str, Any], name: str = "") -> Preproces
     config = f"preprocessing config {name!r}" if name else "preprocessing config"
     if not isinstance(params, Mapping):
         raise InvalidInput(f"{config}: params must be a mapping, got {params!r}")
-    unknown = sorted(set(params) - set(PREPROCESSING_KEYS))
+    unknown = sorted(map(str, set(params) - set(PREPROCESSING_KEYS)))
     if unknown:
         raise InvalidInput(
             f"{config}: unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(PREPROCESSING_KEYS)}"
@@ -88,7 +96,18 @@ def preprocessing_params(params: Mapping[str, Any], name: str = "") -> Preproces
     feature_lags = _int_list(config, "feature_lags", params.get("feature_lags", []), maximum=MAX_LAG)
     if not target_lags and not feature_lags:
         raise InvalidInput(f"{config}: target_lags and feature_lags cannot both be empty")
-    return PreprocessingParams(horizons, target_lags, feature_lags, multi_horizon=isinstance(horizon, list))
+    per_origin = params.get("horizons_per_origin")
+    if per_origin is not None:
+        (per_origin,) = _int_list(
+            config, "horizons_per_origin", per_origin, maximum=len(horizons), allow_int=True
+        )
+    return PreprocessingParams(
+        horizons,
+        target_lags,
+        feature_lags,
+        multi_horizon=isinstance(horizon, list),
+        horizons_per_origin=per_origin,
+    )
 
 
 @functools.cache
@@ -111,7 +130,7 @@ def ml_params(params: Mapping[str, Any], name: str = "") -> dict[str, Any]:
     config = f"ml config {name!r}" if name else "ml config"
     if not isinstance(params, Mapping):
         raise InvalidInput(f"{config}: params must be a mapping, got {params!r}")
-    unknown = sorted(set(params) - lgbm_parameter_names())
+    unknown = sorted(map(str, set(params) - lgbm_parameter_names()))
     if unknown:
         raise InvalidInput(
             f"{config}: {', '.join(map(str, unknown))} is not an LGBMRegressor parameter "
@@ -235,7 +254,7 @@ def create_params_config(engine: Engine, kind: str, name: str, params: Mapping[s
     table = _PARAM_TABLES[kind]
     validate_name(kind.replace("_", " "), name)
     clean = validate_params(kind, name, params)
-    with writing(engine) as conn:
+    with _creating(kind, name), writing(engine) as conn:
         _refuse_existing(conn, table, kind, name)
         conn.execute(insert(table).values(name=name, params=clean))
 
@@ -243,7 +262,7 @@ def create_params_config(engine: Engine, kind: str, name: str, params: Mapping[s
 def create_data_config(engine: Engine, name: str, targets: Sequence[str], features: Sequence[str]) -> None:
     validate_name("data config", name)
     roles = data_config_members(targets, features, name)
-    with writing(engine) as conn:
+    with _creating("data_config", name), writing(engine) as conn:
         _refuse_existing(conn, DataConfig, "data_config", name)
         ids = series_ids(conn, list(roles))
         config_id = conn.scalar(insert(DataConfig).values(name=name).returning(DataConfig.id))
@@ -257,7 +276,7 @@ def create_model(
     engine: Engine, name: str, *, ml_config: str, data_config: str, preprocessing_config: str
 ) -> None:
     validate_name("model", name)
-    with writing(engine) as conn:
+    with _creating("model", name), writing(engine) as conn:
         _refuse_existing(conn, MLModel, "model", name)
         conn.execute(
             insert(MLModel).values(
@@ -311,6 +330,15 @@ def delete_config(engine: Engine, kind: str, name: str) -> None:
             conn.execute(delete(table).where(table.id == config_id))
         except IntegrityError as exc:
             raise Conflict(f"{kind.replace('_', ' ')} {name!r} is in use") from exc
+
+
+@contextmanager
+def _creating(kind: str, name: str) -> Iterator[None]:
+    """A concurrent create of the same name loses the unique-index race: report it as a conflict."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Conflict(f"{kind.replace('_', ' ')} {name!r} already exists") from exc
 
 
 def _refuse_existing(conn: Connection, table: type, kind: str, name: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
@@ -24,7 +25,7 @@ class Dataset:
     frame: pd.DataFrame
     targets: tuple[str, ...]
     features: tuple[str, ...]
-    data_versions: dict[str, int]
+    data_versions: dict[str, int | None]
 
     def until(self, cutoff: pd.Timestamp) -> Dataset:
         """The same data as it was known at ``cutoff`` (rows after it removed)."""
@@ -88,7 +89,7 @@ def supplied_dataset(base: Dataset, history: pd.DataFrame) -> Dataset:
         values = pd.to_numeric(history["value"]).astype(float)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"history has a bad time or value: {exc}") from None
-    if values.isna().any() or not values.map(pd.notna).all() or (values.abs() == float("inf")).any():
+    if not np.isfinite(values.to_numpy()).all():
         raise InvalidInput("history values must be finite numbers")
     supplied = pd.DataFrame({"series": history["series"].astype(str), "time": times, "value": values})
     if supplied.duplicated(["series", "time"]).any():

@@ -28,6 +28,7 @@ from forecasting.dataset import Dataset
 from forecasting.errors import InvalidInput
 
 Step = pd.Timedelta | pd.DateOffset
+SAMPLING_SEED = 20240607
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,22 @@ def season_length(step: Step) -> int:
 
 
 def make_panel(data: Dataset) -> Panel:
+    """Scatter the long frame into (time × series) arrays; grid positions are computed, not joined."""
     grid, step = time_grid(data.frame["time"])
-    wide = data.frame.pivot(index="time", columns="series", values="value")
-
-    def block(names: tuple[str, ...]) -> np.ndarray:
-        return wide.reindex(index=grid, columns=list(names)).to_numpy(dtype=float)
-
-    return Panel(grid, step, data.targets, data.features, block(data.targets), block(data.features))
+    names = data.targets + data.features
+    column = pd.Categorical(data.frame["series"], categories=list(names)).codes
+    times = pd.DatetimeIndex(data.frame["time"])
+    if isinstance(step, pd.DateOffset):
+        row = (times.year - grid[0].year) * 12 + (times.month - grid[0].month)
+    else:
+        row = (times - grid[0]) // step
+    wide = np.full((len(grid), len(names)), np.nan)
+    known = column >= 0
+    wide[np.asarray(row)[known], column[known]] = data.frame["value"].to_numpy(dtype=float)[known]
+    if np.count_nonzero(~np.isnan(wide)) != known.sum():
+        raise InvalidInput("the data has a series with the same time twice, or a missing value")
+    n_targets = len(data.targets)
+    return Panel(grid, step, data.targets, data.features, wide[:, :n_targets], wide[:, n_targets:])
 
 
 def feature_columns(params: PreprocessingParams, features: tuple[str, ...]) -> list[str]:
@@ -118,16 +128,28 @@ def build_training(panel: Panel, params: PreprocessingParams) -> pd.DataFrame:
     lags = _lags(panel, params).reshape(n_time * n_targets, -1)
     complete = ~np.isnan(lags).any(axis=1)
     times = np.repeat(panel.grid.to_numpy(), n_targets)
-    series = np.tile(np.asarray(panel.target_names, dtype=object), n_time)
+    series = np.tile(np.arange(n_targets), n_time)
     keeps, ys = [], []
     for h in params.horizons:
         y = _shift(panel.targets, -h).reshape(-1)
         keeps.append(complete & ~np.isnan(y))
-        ys.append(y[keeps[-1]])
+        ys.append(y)
+    keeps = _sample_horizons(np.stack(keeps, axis=1), params.horizons_per_origin)
+    ys = [y[keep] for y, keep in zip(ys, keeps)]
     rows = np.concatenate([np.flatnonzero(keep) for keep in keeps])
     horizons = np.repeat(np.asarray(params.horizons), [int(keep.sum()) for keep in keeps])
-    head = {"time": times[rows], "series": series[rows]}
+    head = {"time": times[rows], "series": _names(series[rows], panel.target_names)}
     return _frame(params, panel.feature_names, head, lags[rows], horizons, {"y": np.concatenate(ys)})
+
+
+def _sample_horizons(valid: np.ndarray, per_origin: int | None) -> list[np.ndarray]:
+    """Keep each origin for ``per_origin`` of its usable horizons, drawn with a fixed seed."""
+    if per_origin is not None and per_origin < valid.shape[1]:
+        score = np.random.default_rng(SAMPLING_SEED).random(valid.shape)
+        score[~valid] = np.inf
+        rank = score.argsort(axis=1).argsort(axis=1)
+        valid = valid & (rank < per_origin)
+    return list(valid.T)
 
 
 def build_latest(panel: Panel, params: PreprocessingParams) -> pd.DataFrame:
@@ -147,11 +169,16 @@ def build_latest(panel: Panel, params: PreprocessingParams) -> pd.DataFrame:
     origins = pd.DatetimeIndex(np.tile(panel.grid.to_numpy()[last], n_h))
     head = {
         "time": origins,
-        "series": np.tile(np.asarray(panel.target_names, dtype=object), n_h),
+        "series": _names(np.tile(columns, n_h), panel.target_names),
         "target_date": _add_steps(origins, horizons, panel.step),
         "last_value": np.tile(panel.targets[last, columns], n_h),
     }
     return _frame(params, panel.feature_names, head, np.tile(lags, (n_h, 1)), horizons, {})
+
+
+def _names(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
+    """Series names as a categorical: cheap to build and to group by on large matrices."""
+    return pd.Categorical.from_codes(codes, categories=list(names))
 
 
 def _add_steps(times: pd.DatetimeIndex, steps: np.ndarray, step: Step) -> pd.DatetimeIndex:
@@ -176,7 +203,7 @@ def _frame(
     frame = pd.DataFrame(lags, columns=names[:-1])
     frame["horizon"] = horizons.astype(int)
     for position, (key, values) in enumerate(head.items()):
-        frame.insert(position, key, np.asarray(values))
+        frame.insert(position, key, values)
     for key, values in tail.items():
         frame[key] = values
     if "time" in frame:

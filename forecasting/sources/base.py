@@ -85,7 +85,7 @@ def int_param(series: str, params: Mapping[str, Any], key: str, default: int, mi
 
 
 def reject_unknown(series: str, params: Mapping[str, Any], known: set[str], source: str) -> None:
-    unknown = sorted(set(params) - known)
+    unknown = sorted(map(str, set(params) - known))
     if unknown:
         raise InvalidInput(
             f"series {series!r}: unknown param(s) {', '.join(unknown)} for source {source!r}; "

@@ -1,0 +1,239 @@
+"""The config validators and the create/delete functions of ``forecasting.configs``."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select
+
+from forecasting.configs import (
+    create_data_config,
+    create_model,
+    create_params_config,
+    data_config_members,
+    delete_config,
+    get_model,
+    ml_params,
+    preprocessing_params,
+    validate_params,
+)
+from forecasting.errors import Conflict, InvalidInput, NotFound
+from forecasting.models import DataConfig, DataConfigSeries, MLConfig, MLModel
+from forecasting.series import add_series, delete_series
+
+LAGS = {"target_lags": [1, 2], "feature_lags": [1]}
+GOOD_ML = {
+    "n_estimators": 20,
+    "learning_rate": 0.1,
+    "num_leaves": 7,
+    "min_child_samples": 2,
+    "random_state": 0,
+}
+
+# Preprocessing params ------------------------------------------------------------------
+
+
+def test_int_horizon_is_a_single_horizon() -> None:
+    params = preprocessing_params({"horizon": 3, **LAGS}, "p")
+    assert (params.horizons, params.multi_horizon) == ((3,), False)
+    assert params.as_params() == {"horizon": 3, "target_lags": [1, 2], "feature_lags": [1]}
+
+
+def test_list_horizon_is_multi_horizon_and_sorted() -> None:
+    params = preprocessing_params({"horizon": [4, 1, 2], "target_lags": [52, 1]}, "p")
+    assert (params.horizons, params.multi_horizon) == ((1, 2, 4), True)
+    assert (params.target_lags, params.feature_lags) == ((1, 52), ())
+    assert params.as_params()["horizon"] == [1, 2, 4]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"horizon": True, **LAGS}, "horizon must hold integers from 1 to 520, got True"),
+        ({"horizon": [1, False], **LAGS}, "horizon must hold integers from 1 to 520, got False"),
+        ({"horizon": 1, "target_lags": [True]}, "target_lags must hold integers from 1 to 1000, got True"),
+        ({"horizon": 0, **LAGS}, "horizon must hold integers from 1 to 520, got 0"),
+        ({"horizon": 1, "target_lags": [0]}, "target_lags must hold integers from 1 to 1000, got 0"),
+        ({"horizon": 1.5, **LAGS}, "got 1.5"),
+        ({"horizon": "3", **LAGS}, "got '3'"),
+        ({"horizon": [], **LAGS}, "horizon must not be an empty list"),
+        ({"horizon": [1, 1], **LAGS}, "horizon has duplicates: [1, 1]"),
+        ({"horizon": 1, "target_lags": [2, 2]}, "target_lags has duplicates"),
+        ({"horizon": 1, "target_lags": 2}, "target_lags must be a list of integers, got 2"),
+        ({"horizon": 1, "target_lags": [1], "window": 4}, "unknown key(s) window"),
+        ({"horizon": 1}, "target_lags and feature_lags cannot both be empty"),
+        ({"horizon": 1, "target_lags": [], "feature_lags": []}, "cannot both be empty"),
+        ({"target_lags": [1]}, "horizon is required"),
+        ([("horizon", 1)], "params must be a mapping"),
+    ],
+)
+def test_bad_preprocessing_params_are_refused_naming_config_and_key(params, message: str) -> None:
+    with pytest.raises(InvalidInput, match="preprocessing config 'weekly'") as error:
+        preprocessing_params(params, "weekly")
+    assert message in str(error.value)
+
+
+def test_validate_params_keeps_preprocessing_params_as_given() -> None:
+    given = {"horizon": [2, 1], "target_lags": [1]}
+    assert validate_params("preprocessing_config", "p", given) == given
+
+
+# ML params -----------------------------------------------------------------------------
+
+
+def test_good_ml_params_are_accepted_unchanged() -> None:
+    assert ml_params(GOOD_ML, "m") == GOOD_ML
+    assert validate_params("ml_config", "m", GOOD_ML) == GOOD_ML
+    assert ml_params({}, "m") == {}
+
+
+def test_unknown_ml_key_is_named() -> None:
+    with pytest.raises(InvalidInput, match=r"ml config 'm': num_leafs is not an LGBMRegressor parameter"):
+        ml_params({"num_leafs": 3}, "m")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"num_leaves": 1}, {"learning_rate": -0.1}, {"n_estimators": 0}, {"boosting_type": "forest"}],
+)
+def test_values_lightgbm_refuses_are_refused_when_saved(params) -> None:
+    with pytest.raises(InvalidInput, match=r"ml config 'm': LightGBM refuses the params"):
+        ml_params(params, "m")
+
+
+def test_ml_params_must_be_a_mapping() -> None:
+    with pytest.raises(InvalidInput, match="params must be a mapping"):
+        ml_params([1, 2], "m")
+
+
+# Data config members -------------------------------------------------------------------
+
+
+def test_members_map_each_series_to_its_role() -> None:
+    assert data_config_members(["a", "b"], ["c"], "d") == {"a": "target", "b": "target", "c": "feature"}
+    assert data_config_members(("a",), (), "d") == {"a": "target"}
+
+
+@pytest.mark.parametrize(
+    ("targets", "features", "message"),
+    [
+        ([], ["c"], "needs at least one target"),
+        (["a", "b"], ["b"], "series cannot be both target and feature: b"),
+        (["a", "a"], [], "targets lists a series twice"),
+        (["a"], ["c", "c"], "features lists a series twice"),
+        ("a", [], "targets must be a list of series names"),
+        (["a"], None, "features must be a list of series names"),
+        (["a", 1], [], "targets must hold series names"),
+    ],
+)
+def test_bad_data_config_members_are_refused(targets, features, message: str) -> None:
+    with pytest.raises(InvalidInput, match="data config 'd'") as error:
+        data_config_members(targets, features, "d")
+    assert message in str(error.value)
+
+
+def test_data_config_with_unknown_series_is_refused_naming_them(engine: Engine) -> None:
+    add_series(engine, "coffee", "sample", {})
+    with pytest.raises(NotFound, match="unknown series: flu, tea"):
+        create_data_config(engine, "panel", ["coffee", "tea"], ["flu"])
+    with engine.connect() as conn:
+        assert conn.scalar(select(DataConfig.id)) is None
+
+
+# Create and delete on a real store ----------------------------------------------------
+
+
+@pytest.fixture
+def stored_model(engine: Engine) -> Engine:
+    """A store holding series coffee, tea, flu and model ``forecast`` using configs of each kind."""
+    for name in ("coffee", "tea", "flu"):
+        add_series(engine, name, "sample", {})
+    create_params_config(engine, "preprocessing_config", "weekly", {"horizon": [1, 2], "target_lags": [1]})
+    create_params_config(engine, "ml_config", "small", GOOD_ML)
+    create_data_config(engine, "panel", ["coffee", "tea"], ["flu"])
+    create_model(engine, "forecast", ml_config="small", data_config="panel", preprocessing_config="weekly")
+    return engine
+
+
+def test_created_model_reads_back_with_its_configs(stored_model: Engine) -> None:
+    with stored_model.connect() as conn:
+        spec = get_model(conn, "forecast")
+        members = conn.execute(
+            select(DataConfigSeries.role).join(DataConfig).order_by(DataConfigSeries.role)
+        ).scalars()
+        assert list(members) == ["feature", "target", "target"]
+    assert spec.as_dict() == {
+        "name": "forecast",
+        "ml_config": "small",
+        "data_config": "panel",
+        "preprocessing_config": "weekly",
+        "ml_params": GOOD_ML,
+        "preprocessing": {"horizon": [1, 2], "target_lags": [1], "feature_lags": []},
+    }
+
+
+@pytest.mark.parametrize(
+    ("create", "message"),
+    [
+        (
+            lambda e: create_params_config(
+                e, "preprocessing_config", "weekly", {"horizon": 1, "target_lags": [1]}
+            ),
+            "preprocessing config 'weekly' already exists",
+        ),
+        (lambda e: create_params_config(e, "ml_config", "small", {}), "ml config 'small' already exists"),
+        (lambda e: create_data_config(e, "panel", ["tea"], []), "data config 'panel' already exists"),
+        (
+            lambda e: create_model(
+                e, "forecast", ml_config="small", data_config="panel", preprocessing_config="weekly"
+            ),
+            "model 'forecast' already exists",
+        ),
+    ],
+)
+def test_duplicate_name_is_a_conflict(stored_model: Engine, create, message: str) -> None:
+    with pytest.raises(Conflict, match=message):
+        create(stored_model)
+
+
+def test_model_with_unknown_configs_is_refused_naming_them(stored_model: Engine) -> None:
+    with pytest.raises(NotFound, match="unknown ml config 'big', preprocessing config 'daily'"):
+        create_model(
+            stored_model, "other", ml_config="big", data_config="panel", preprocessing_config="daily"
+        )
+
+
+def test_invalid_config_is_refused_before_storing(engine: Engine) -> None:
+    with pytest.raises(InvalidInput, match="ml config 'x': num_leafs"):
+        create_params_config(engine, "ml_config", "x", {"num_leafs": 3})
+    with pytest.raises(InvalidInput, match="ml config name ' x'"):
+        create_params_config(engine, "ml_config", " x", {})
+    with engine.connect() as conn:
+        assert conn.scalar(select(MLConfig.id)) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("preprocessing_config", "weekly"), ("ml_config", "small"), ("data_config", "panel")]
+)
+def test_config_used_by_a_model_cannot_be_deleted(stored_model: Engine, kind: str, name: str) -> None:
+    with pytest.raises(Conflict, match=rf"{kind.replace('_', ' ')} '{name}' is used by model\(s\): forecast"):
+        delete_config(stored_model, kind, name)
+
+
+def test_series_used_by_a_data_config_cannot_be_deleted(stored_model: Engine) -> None:
+    with pytest.raises(Conflict, match=r"series 'flu' is used by data config\(s\): panel"):
+        delete_series(stored_model, "flu")
+
+
+def test_deleting_the_model_frees_its_configs(stored_model: Engine) -> None:
+    delete_config(stored_model, "model", "forecast")
+    for kind, name in (("data_config", "panel"), ("ml_config", "small"), ("preprocessing_config", "weekly")):
+        delete_config(stored_model, kind, name)
+    delete_series(stored_model, "flu")
+    with stored_model.connect() as conn:
+        assert conn.scalar(select(MLModel.id)) is None
+        assert conn.scalar(select(DataConfigSeries.role)) is None
+
+
+def test_deleting_an_unknown_config_is_not_found(engine: Engine) -> None:
+    with pytest.raises(NotFound, match="unknown data config: nope"):
+        delete_config(engine, "data_config", "nope")
