@@ -7,7 +7,10 @@ column names travel in the model version's metadata, in the same order.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,6 +55,31 @@ def load_booster(artifact: str) -> lightgbm.Booster:
     return lightgbm.Booster(model_str=artifact)
 
 
-def same_predictions(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether a reloaded artifact predicts what the fitted booster predicted."""
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=1e-9))
+def check_artifact(
+    artifact: str, rows: np.ndarray, expected: np.ndarray, timeout_s: float = 300
+) -> str | None:
+    """Why ``artifact`` is unusable, or None if it parses and predicts ``expected`` on ``rows``.
+
+    The parse runs in a child process (:mod:`forecasting.artifact_check`): LightGBM
+    aborts the process on some malformed texts, and that must not take down a
+    training task or a serving worker.
+    """
+    payload = json.dumps({"artifact": artifact, "rows": np.asarray(rows, dtype=float).tolist()})
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "forecasting.artifact_check"],
+            input=payload,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return f"stored artifact did not load within {timeout_s:.0f} s"
+    if child.returncode != 0:
+        lines = [line for line in child.stderr.strip().splitlines() if line.strip()]
+        detail = lines[-1].strip() if lines else f"exit code {child.returncode}"
+        return f"stored artifact does not load: {detail[:300]}"
+    predictions = np.asarray(json.loads(child.stdout), dtype=float)
+    if predictions.shape != expected.shape or not np.allclose(predictions, expected, rtol=1e-9, atol=1e-9):
+        return "stored artifact predicts differently from the trained model"
+    return None

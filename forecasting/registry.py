@@ -1,8 +1,9 @@
 """Model versions: register (artifact and metadata in one transaction), look up, list.
 
-A version is inserted as ``training``, its artifact read back *from the database*
-in the same transaction, parsed and asked to predict the rows the fitted booster
-predicted; only an identical answer makes it ``ready``. A version that fails the
+A version is inserted as ``training`` (artifact and metadata in one transaction),
+its artifact read back *from the database*, parsed in a child process and asked to
+predict the rows the fitted booster predicted; only an identical answer makes it
+``ready``. A crash in between leaves a ``training`` version, which is never served. A version that fails the
 check is kept as ``failed`` (with the reason), one that fails the optional gate
 as ``rejected``; neither is ever served. The served version is the one rule of
 :func:`models.served_versions`.
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from forecasting.db import writing
 from forecasting.errors import NotFound
-from forecasting.estimator import load_booster, same_predictions
+from forecasting.estimator import check_artifact
 from forecasting.models import (
     DataConfig,
     MLConfig,
@@ -59,18 +60,14 @@ def register(
             .values(model_id=model_id, status="training", artifact=artifact, meta=meta)
             .returning(MLModelVersion.id)
         )
+    with engine.connect() as conn:
         stored = conn.scalar(select(MLModelVersion.artifact).where(MLModelVersion.id == version_id))
-        status, reason = "ready", None
-        try:
-            reloaded = load_booster(stored).predict(check_rows)
-        except Exception as exc:  # any parse or predict failure means the artifact is unusable
-            status, reason = "failed", f"stored artifact does not load: {str(exc).strip()[:300]}"
-        else:
-            if not same_predictions(np.asarray(reloaded), expected):
-                status, reason = "failed", "stored artifact predicts differently from the trained model"
-        mase = (meta.get("backtest") or {}).get("mase")
-        if status == "ready" and gate and mase is not None and mase >= GATE_MASE:
-            status, reason = "rejected", f"backtest MASE {mase:.3f} >= {GATE_MASE} (gate)"
+    reason = check_artifact(stored, check_rows, expected)
+    status = "failed" if reason else "ready"
+    mase = (meta.get("backtest") or {}).get("mase")
+    if status == "ready" and gate and mase is not None and mase >= GATE_MASE:
+        status, reason = "rejected", f"backtest MASE {mase:.3f} >= {GATE_MASE} (gate)"
+    with writing(engine) as conn:
         conn.execute(
             update(MLModelVersion)
             .where(MLModelVersion.id == version_id)
