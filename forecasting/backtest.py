@@ -6,7 +6,8 @@ so no training row can read past the cut-off) and forecasts every target from it
 latest week up to the largest horizon. Cut-offs are one largest-horizon apart and
 the last one leaves exactly that many weeks to score.
 
-Errors per horizon for the model and two baselines on the same points:
+Errors per horizon for the model and two baselines on the same points (the
+seasonal naive only where a season of history exists):
 - ``last_value``: the value at the forecast origin, for every horizon;
 - ``seasonal_naive``: the value one season before the target week.
 
@@ -59,7 +60,11 @@ class BacktestResult:
 
     def table(self) -> list[dict[str, Any]]:
         """One row per horizon (and "all"): MAE and MASE of the model beside both baselines."""
-        wide = self.metrics.pivot(index="horizon", columns="method", values=["mae", "mase", "smape", "rmse"])
+        metrics = ["mae", "mase", "smape", "rmse"]
+        wide = self.metrics.pivot(index="horizon", columns="method", values=metrics)
+        wide = wide.reindex(
+            columns=pd.MultiIndex.from_product([metrics, METHODS])
+        )  # a baseline may be absent
         counts = self.metrics[self.metrics["method"] == "model"].set_index("horizon")["n"]
         rows = []
         for horizon in self.metrics["horizon"].drop_duplicates():
@@ -116,11 +121,12 @@ def backtest(
         raise InvalidInput(f"interval level must be between 0 and 1, got {level}")
     panel = make_panel(data)
     m = season_length(panel.step)
-    positions = cutoff_positions(len(panel.grid), max(params.horizons), windows)
+    targets_end = int(np.flatnonzero(~np.isnan(panel.targets).all(axis=1))[-1]) + 1
+    positions = cutoff_positions(targets_end, max(params.horizons), windows)
     if positions[0] < 1:
         raise InvalidInput(
             f"not enough history for {windows} backtest windows of {max(params.horizons)} steps: "
-            f"{len(panel.grid)} time points"
+            f"{targets_end} time points"
         )
     columns = feature_columns(params, panel.feature_names)
     points, fit_s = [], 0.0
@@ -136,6 +142,8 @@ def backtest(
         points.append(_score_points(panel, forecast, position, m).assign(window=number, cutoff=cutoff))
     scored = pd.concat(points, ignore_index=True)
     scored = scored[scored["actual"].notna()].reset_index(drop=True)
+    if scored.empty:
+        raise InvalidInput("the backtest has nothing to score: no target has values after a cut-off")
     return BacktestResult(
         cutoffs=[panel.grid[p] for p in positions],
         metrics=_metrics(scored),
@@ -229,6 +237,6 @@ def _halfwidths(points: pd.DataFrame, level: float, horizons: tuple[int, ...]) -
         )
         if len(errors) == 0:
             continue
-        rank = min(math.ceil((len(errors) + 1) * level), len(errors))
+        rank = min(math.ceil(round((len(errors) + 1) * level, 9)), len(errors))  # 25 * 0.56 is not 14.0
         widths[h] = round(float(errors[rank - 1]), 6)
     return widths

@@ -30,7 +30,7 @@ from forecasting.models import (
 )
 from forecasting.series import validate_name
 
-PREPROCESSING_KEYS = ("horizon", "target_lags", "feature_lags", "horizons_per_origin")
+PREPROCESSING_KEYS = ("horizon", "target_lags", "feature_lags", "include_lag_0", "horizons_per_origin")
 MAX_LAG = 1000
 MAX_HORIZON = 520
 
@@ -40,6 +40,9 @@ class PreprocessingParams:
     """Validated preprocessing params (DESIGN.md, Features).
 
     ``horizon`` is an int or a list; ``horizons`` is always the sorted tuple.
+    ``include_lag_0`` (an extra, default false) adds lag 0, the value at the forecast
+    origin itself, to each non-empty lag list: with lags >= 1 alone (the seed's
+    meaning) the newest observed week is never a feature.
     ``horizons_per_origin`` (an extra, default all) keeps each training origin for
     that many of the horizons, drawn at random with a fixed seed: training on
     ``n`` of ``H`` horizons costs ``n/H`` of the stacked matrix.
@@ -50,6 +53,16 @@ class PreprocessingParams:
     feature_lags: tuple[int, ...]
     multi_horizon: bool
     horizons_per_origin: int | None = None
+    include_lag_0: bool = False
+
+    @property
+    def used_target_lags(self) -> tuple[int, ...]:
+        """The target lags that become columns (lag 0 added when asked for)."""
+        return (0, *self.target_lags) if self.include_lag_0 and self.target_lags else self.target_lags
+
+    @property
+    def used_feature_lags(self) -> tuple[int, ...]:
+        return (0, *self.feature_lags) if self.include_lag_0 and self.feature_lags else self.feature_lags
 
     def as_params(self) -> dict[str, Any]:
         """The params in the stored form (what a config file would say)."""
@@ -58,6 +71,8 @@ class PreprocessingParams:
             "target_lags": list(self.target_lags),
             "feature_lags": list(self.feature_lags),
         }
+        if self.include_lag_0:
+            params["include_lag_0"] = True
         if self.horizons_per_origin is not None:
             params["horizons_per_origin"] = self.horizons_per_origin
         return params
@@ -101,12 +116,16 @@ def preprocessing_params(params: Mapping[str, Any], name: str = "") -> Preproces
         (per_origin,) = _int_list(
             config, "horizons_per_origin", per_origin, maximum=len(horizons), allow_int=True
         )
+    include_lag_0 = params.get("include_lag_0", False)
+    if not isinstance(include_lag_0, bool):
+        raise InvalidInput(f"{config}: include_lag_0 must be true or false, got {include_lag_0!r}")
     return PreprocessingParams(
         horizons,
         target_lags,
         feature_lags,
         multi_horizon=isinstance(horizon, list),
         horizons_per_origin=per_origin,
+        include_lag_0=include_lag_0,
     )
 
 

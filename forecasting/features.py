@@ -3,7 +3,8 @@
 A row is one target series ``s`` at one week ``t`` (its forecast origin) and one
 horizon ``h``:
 
-- ``target_lag_k`` = value of ``s`` at ``t - k`` (stacked: same column for every target);
+- ``target_lag_k`` = value of ``s`` at ``t - k`` (stacked: same column for every target;
+  ``k = 0``, the origin's own value, only with the ``include_lag_0`` extra);
 - ``{feature}_lag_k`` = value of the feature series at ``t - k``, aligned on time;
 - ``horizon`` = ``h`` (one model serves every horizon);
 - ``y`` = value of ``s`` at ``t + h``.
@@ -27,7 +28,7 @@ from forecasting.configs import PreprocessingParams
 from forecasting.dataset import Dataset
 from forecasting.errors import InvalidInput
 
-Step = pd.Timedelta | pd.DateOffset
+Step = pd.Timedelta | pd.offsets.BaseOffset
 SAMPLING_SEED = 20240607
 
 
@@ -43,40 +44,63 @@ class Panel:
     features: np.ndarray
 
 
-def time_grid(times: pd.Series | pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, Step]:
+def time_grid(times: pd.DatetimeIndex, series: np.ndarray) -> tuple[pd.DatetimeIndex, Step]:
     """The regular grid spanning ``times`` and its step (a fixed interval, or month starts).
 
-    Lags count grid steps, so times must sit on one grid: weekly data of different
-    series must share their weekday, monthly data must be month starts.
+    ``series`` holds integer series codes aligned with ``times``. The step is the
+    smallest gap *within* a series; every time must then sit on the grid it spans, so
+    weekly series on different weekdays are refused (lags count grid steps, and a
+    Monday week is not a Sunday week).
     """
-    unique = pd.DatetimeIndex(pd.unique(pd.Series(times))).sort_values()
+    unique = pd.DatetimeIndex(pd.unique(times)).sort_values()
     if len(unique) < 2:
         raise InvalidInput("need at least two distinct times to build lag features")
-    step = (unique[1:] - unique[:-1]).min()
+    step = _within_series_step(series, times.asi8)
+    if step is None:
+        step = (unique[1:] - unique[:-1]).min()
     if step >= pd.Timedelta(days=28) and unique.is_month_start.all() and (unique == unique.normalize()).all():
         return pd.date_range(unique[0], unique[-1], freq="MS", unit="us"), pd.offsets.MonthBegin(1)
     if ((unique - unique[0]) % step != pd.Timedelta(0)).any():
         raise InvalidInput(
-            f"series times are not on one regular grid (smallest step {step}); "
+            f"series times are not on one regular grid (step {step}); "
             "weekly series must all start their weeks on the same weekday"
         )
     return pd.date_range(unique[0], unique[-1], freq=step, unit="us"), step
 
 
+def _within_series_step(series: np.ndarray, ticks: np.ndarray) -> pd.Timedelta | None:
+    """Smallest gap between two times of one series (None if no series has two times).
+
+    Rows as the store returns them (each series contiguous, times ascending) need no
+    sort; anything else is sorted first.
+    """
+    changes = series[1:] != series[:-1]
+    gaps = ticks[1:] - ticks[:-1]
+    contiguous = np.count_nonzero(changes) + 1 == len(np.unique(series))
+    if not (contiguous and (gaps[~changes] > 0).all()):
+        order = np.lexsort((ticks, series))
+        series, ticks = series[order], ticks[order]
+        changes = series[1:] != series[:-1]
+        gaps = ticks[1:] - ticks[:-1]
+    within = gaps[~changes]
+    within = within[within > 0]
+    return pd.Timedelta(int(within.min()), unit="us") if len(within) else None
+
+
 def season_length(step: Step) -> int:
     """Steps per year for the seasonal-naive baseline: 52 weekly, 12 monthly, 7 daily, else 1."""
-    if isinstance(step, pd.DateOffset):
+    if isinstance(step, pd.offsets.BaseOffset):
         return 12
     return {pd.Timedelta(weeks=1): 52, pd.Timedelta(days=1): 7}.get(step, 1)
 
 
 def make_panel(data: Dataset) -> Panel:
     """Scatter the long frame into (time × series) arrays; grid positions are computed, not joined."""
-    grid, step = time_grid(data.frame["time"])
     names = data.targets + data.features
     column = pd.Categorical(data.frame["series"], categories=list(names)).codes
-    times = pd.DatetimeIndex(data.frame["time"])
-    if isinstance(step, pd.DateOffset):
+    times = pd.DatetimeIndex(data.frame["time"]).as_unit("us")
+    grid, step = time_grid(times, column)
+    if isinstance(step, pd.offsets.BaseOffset):
         row = (times.year - grid[0].year) * 12 + (times.month - grid[0].month)
     else:
         row = (times - grid[0]) // step
@@ -92,8 +116,8 @@ def make_panel(data: Dataset) -> Panel:
 def feature_columns(params: PreprocessingParams, features: tuple[str, ...]) -> list[str]:
     """Model input columns, in the order the booster sees them."""
     return [
-        *(f"target_lag_{k}" for k in params.target_lags),
-        *(f"{name}_lag_{k}" for name in features for k in params.feature_lags),
+        *(f"target_lag_{k}" for k in params.used_target_lags),
+        *(f"{name}_lag_{k}" for name in features for k in params.used_feature_lags),
         "horizon",
     ]
 
@@ -113,10 +137,14 @@ def _shift(values: np.ndarray, k: int) -> np.ndarray:
 def _lags(panel: Panel, params: PreprocessingParams) -> np.ndarray:
     """(time, target, lag column) array of every lag feature except ``horizon``."""
     n_time, n_targets = panel.targets.shape
-    target_part = [_shift(panel.targets, k)[:, :, None] for k in params.target_lags]
+    if feature_columns(params, panel.feature_names) == ["horizon"]:
+        raise InvalidInput(
+            "the preprocessing uses only feature_lags but the data config has no feature series"
+        )
+    target_part = [_shift(panel.targets, k)[:, :, None] for k in params.used_target_lags]
     feature_part = []
-    if panel.feature_names and params.feature_lags:
-        shifted = np.stack([_shift(panel.features, k) for k in params.feature_lags], axis=2)
+    if panel.feature_names and params.used_feature_lags:
+        shifted = np.stack([_shift(panel.features, k) for k in params.used_feature_lags], axis=2)
         by_name = shifted.reshape(n_time, -1)  # feature-major: name 0 lags..., name 1 lags...
         feature_part = [np.broadcast_to(by_name[:, None, :], (n_time, n_targets, by_name.shape[1]))]
     return np.concatenate([*target_part, *feature_part], axis=2)
@@ -182,7 +210,7 @@ def _names(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
 
 
 def _add_steps(times: pd.DatetimeIndex, steps: np.ndarray, step: Step) -> pd.DatetimeIndex:
-    if isinstance(step, pd.DateOffset):
+    if isinstance(step, pd.offsets.BaseOffset):
         months = times.year * 12 + times.month - 1 + steps
         return pd.to_datetime({"year": months // 12, "month": months % 12 + 1, "day": 1}).astype(
             "datetime64[us]"
