@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The mlforecast peer of bench/forecast_bench.py needs pandas<3: its own env (bench/requirements-peer.txt).
+PEER_VENV := .venv-bench
+PEER_STAMP := $(PEER_VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -12,18 +15,28 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
 	touch $(STAMP)
 
-# The main job on the embedded default (SQLite at var/forecasting.db, no servers).
+# The main job on the embedded default (SQLite at var/forecasting.db, no servers):
+# apply the example config, refresh its series, backtest + train, forecast.
+# SOURCE=sample (offline, synthetic) or SOURCE=google_trends (live Google Trends).
+SOURCE ?= sample
+MODEL_sample := sample-forecast
+MODEL_google_trends := trends-forecast
+MODEL := $(MODEL_$(SOURCE))
+
 demo: $(STAMP)
+	@test -f examples/$(SOURCE).yaml || { echo "SOURCE must be sample or google_trends, not '$(SOURCE)'"; exit 2; }
 	$(BIN)/forecasting db upgrade
-	$(BIN)/forecasting series add sample-coffee --source sample --exist-ok
-	$(BIN)/forecasting series add sample-tea --source sample --exist-ok
-	$(BIN)/forecasting series add sample-flu --source sample --param seed=7 --exist-ok
-	$(BIN)/forecasting refresh
-	$(BIN)/forecasting series list
+	$(BIN)/forecasting apply examples/$(SOURCE).yaml
+	$(BIN)/forecasting refresh --model $(MODEL)
+	$(BIN)/forecasting train $(MODEL)
+	$(BIN)/forecasting predict $(MODEL)
 	@echo
-	@echo "Synthetic 'sample' series are stored in $${FORECASTING_DATABASE_URL:-sqlite:///var/forecasting.db}."
-	@echo "Next: $(BIN)/forecasting versions sample-coffee    $(BIN)/forecasting values sample-coffee"
-	@echo "      $(BIN)/forecasting series add NAME --source google_trends   (live Google Trends)"
+	@echo "Stored in $${FORECASTING_DATABASE_URL:-sqlite:///var/forecasting.db}. Next:"
+	@echo "  $(BIN)/forecasting models                         models, served versions, backtest MASE"
+	@echo "  $(BIN)/forecasting model-versions $(MODEL)   every trained version"
+	@echo "  $(BIN)/forecasting predict $(MODEL) --json   the forecast as JSON"
+	@echo "  $(BIN)/forecasting features $(MODEL) --output var/features.csv   the training matrix"
+	@echo "  edit examples/$(SOURCE).yaml, then run make demo again"
 
 test: lint
 	$(BIN)/python -m pytest
@@ -32,8 +45,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check forecasting tests bench
 	$(BIN)/ruff format --check forecasting tests bench
 
-bench: $(STAMP)
+$(PEER_STAMP): bench/requirements-peer.txt
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEER_VENV)/bin/python -m pip install --quiet -r bench/requirements-peer.txt
+	touch $(PEER_STAMP)
+
+bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python bench/refresh_bench.py
+	$(BIN)/python bench/forecast_bench.py --peer-python $(PEER_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) var

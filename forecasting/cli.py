@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from forecasting import migrate
 from forecasting.apply import apply_file
 from forecasting.backtest import DEFAULT_WINDOWS
+from forecasting.configs import model_series
 from forecasting.db import database_url, make_engine
 from forecasting.errors import ForecastingError, InvalidInput
 from forecasting.features import build_training, make_panel
@@ -169,15 +170,21 @@ def series_delete(ctx: click.Context, name: str) -> None:
 
 @cli.command()
 @click.argument("names", nargs=-1)
+@click.option(
+    "--model", "models_", multiple=True, metavar="MODEL", help="Also the series MODEL uses; repeatable."
+)
 @json_option
 @database_option
 @click.pass_context
-def refresh(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
+def refresh(ctx: click.Context, names: tuple[str, ...], models_: tuple[str, ...], as_json: bool) -> None:
     """Download series (all when none named) and store them with version detection.
 
     Exit code 1 if any series failed; the others are stored all the same.
     """
     engine = _engine(ctx)
+    if models_:
+        with engine.connect() as conn:
+            names += tuple(name for model in models_ for name in model_series(conn, model))
     wanted = list(dict.fromkeys(names)) or None
     if sys.stderr.isatty():
         total = len(wanted) if wanted else len(_overview(engine))

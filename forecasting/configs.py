@@ -227,6 +227,21 @@ def get_model(conn: Connection, name: str) -> ModelSpec:
     )
 
 
+def model_series(conn: Connection, model: str) -> list[str]:
+    """Names of the series a model's data config uses, in one SELECT."""
+    rows = conn.execute(
+        select(MLModel.id, TimeSeries.name)
+        .select_from(MLModel)
+        .outerjoin(DataConfigSeries, DataConfigSeries.data_config_id == MLModel.data_config_id)
+        .outerjoin(TimeSeries, TimeSeries.id == DataConfigSeries.timeseries_id)
+        .where(MLModel.name == model)
+        .order_by(TimeSeries.name)
+    ).all()
+    if not rows:
+        raise NotFound(f"unknown model: {model}")
+    return [row.name for row in rows if row.name is not None]
+
+
 def data_config_members(targets: Sequence[str], features: Sequence[str], name: str = "") -> dict[str, str]:
     """Series name → role; ≥ 1 target, no duplicates, no series in both roles."""
     config = f"data config {name!r}" if name else "data config"

@@ -88,6 +88,7 @@ def test_applying_the_sample_creates_every_item(engine: Engine) -> None:
             "horizon": list(range(1, 13)),
             "target_lags": [1, 2, 3, 4, 52],
             "feature_lags": [1, 2],
+            "include_lag_0": True,
         },
     }
     assert members(engine, "sample-panel") == {

@@ -50,9 +50,11 @@ class SampleSource:
         first = max(0, last - params["periods"] + 1)
         weeks = np.arange(last + 1)
         rng = np.random.default_rng(params["seed"])
-        level, amplitude, trend, phase = rng.uniform([25, 5, -4, 0], [60, 25, 4, 2 * np.pi])
+        level, amplitude, drift, phase = rng.uniform([25, 5, -12, 0], [60, 25, 12, 2 * np.pi])
         noise = rng.normal(0.0, 4.0, size=weeks.size)
-        values = level + amplitude * np.sin(2 * np.pi * weeks / 52.1775 + phase) + trend * weeks / 52
+        # A yearly season plus a slow eight-year swing: bounded, so decades of weeks stay in 0-100.
+        yearly = amplitude * np.sin(2 * np.pi * weeks / 52.1775 + phase)
+        values = level + yearly + drift * np.sin(2 * np.pi * weeks / (8 * 52.1775))
         values = np.clip(np.round(values + noise), 0, 100)
         times = pd.to_datetime([ORIGIN + timedelta(weeks=int(w)) for w in weeks[first:]])
         return pd.DataFrame({"time": times, "value": values[first:]})
