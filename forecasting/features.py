@@ -75,16 +75,36 @@ def _within_series_step(series: np.ndarray, ticks: np.ndarray) -> pd.Timedelta |
     sort; anything else is sorted first.
     """
     changes = series[1:] != series[:-1]
-    gaps = ticks[1:] - ticks[:-1]
-    contiguous = np.count_nonzero(changes) + 1 == len(np.unique(series))
-    if not (contiguous and (gaps[~changes] > 0).all()):
+    gaps = np.where(changes, np.iinfo(np.int64).max, ticks[1:] - ticks[:-1])
+    contiguous = np.count_nonzero(changes) + 1 == np.count_nonzero(np.bincount(series))
+    if len(gaps) and contiguous and gaps.min() > 0:
+        smallest = int(gaps.min())
+    else:
         order = np.lexsort((ticks, series))
         series, ticks = series[order], ticks[order]
-        changes = series[1:] != series[:-1]
-        gaps = ticks[1:] - ticks[:-1]
-    within = gaps[~changes]
-    within = within[within > 0]
-    return pd.Timedelta(int(within.min()), unit="us") if len(within) else None
+        within = (ticks[1:] - ticks[:-1])[series[1:] == series[:-1]]
+        within = within[within > 0]
+        smallest = int(within.min()) if len(within) else None
+    if smallest is None or smallest == np.iinfo(np.int64).max:
+        return None
+    return pd.Timedelta(smallest, unit="us")
+
+
+def _series_codes(series: pd.Series, names: tuple[str, ...]) -> np.ndarray:
+    """Position in ``names`` of each row's series, -1 for a series not in ``names``.
+
+    Rows grouped by series (as the store returns them) are coded from the first row
+    of each run alone; only interleaved rows pay for hashing every name.
+    """
+    values = series.to_numpy()
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(values[1:] != values[:-1]) + 1))
+    heads = pd.Index(values[starts])
+    if heads.is_unique:
+        lengths = np.diff(np.append(starts, len(values)))
+        return np.repeat(pd.Index(names).get_indexer(heads), lengths)
+    return pd.Categorical(series, categories=list(names)).codes.astype(np.int64)
 
 
 def season_length(step: Step) -> int:
@@ -97,17 +117,19 @@ def season_length(step: Step) -> int:
 def make_panel(data: Dataset) -> Panel:
     """Scatter the long frame into (time × series) arrays; grid positions are computed, not joined."""
     names = data.targets + data.features
-    column = pd.Categorical(data.frame["series"], categories=list(names)).codes
-    times = pd.DatetimeIndex(data.frame["time"]).as_unit("us")
+    column = _series_codes(data.frame["series"], names)
+    known = column >= 0
+    frame = data.frame if known.all() else data.frame[known]
+    column = column[known]
+    times = pd.DatetimeIndex(frame["time"]).as_unit("us")
     grid, step = time_grid(times, column)
     if isinstance(step, pd.offsets.BaseOffset):
         row = (times.year - grid[0].year) * 12 + (times.month - grid[0].month)
     else:
         row = (times - grid[0]) // step
     wide = np.full((len(grid), len(names)), np.nan)
-    known = column >= 0
-    wide[np.asarray(row)[known], column[known]] = data.frame["value"].to_numpy(dtype=float)[known]
-    if np.count_nonzero(~np.isnan(wide)) != known.sum():
+    wide[np.asarray(row), column] = frame["value"].to_numpy(dtype=float)
+    if np.count_nonzero(~np.isnan(wide)) != len(frame):
         raise InvalidInput("the data has a series with the same time twice, or a missing value")
     n_targets = len(data.targets)
     return Panel(grid, step, data.targets, data.features, wide[:, :n_targets], wide[:, n_targets:])
@@ -122,9 +144,9 @@ def feature_columns(params: PreprocessingParams, features: tuple[str, ...]) -> l
     ]
 
 
-def _shift(values: np.ndarray, k: int) -> np.ndarray:
-    """Shift along time: row ``t`` of the result is row ``t - k`` of ``values`` (NaN outside)."""
-    out = np.full(values.shape, np.nan)
+def _shift(values: np.ndarray, k: int, fill: float | bool = np.nan) -> np.ndarray:
+    """Shift along time: row ``t`` of the result is row ``t - k`` of ``values`` (``fill`` outside)."""
+    out = np.full(values.shape, fill, dtype=values.dtype)
     if k > 0:
         out[k:] = values[:-k]
     elif k < 0:
@@ -134,40 +156,70 @@ def _shift(values: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _lags(panel: Panel, params: PreprocessingParams) -> np.ndarray:
-    """(time, target, lag column) array of every lag feature except ``horizon``."""
-    n_time, n_targets = panel.targets.shape
+def _lag_values(
+    panel: Panel, params: PreprocessingParams, times: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """The lag columns of the rows (grid position ``times``, target ``targets``); NaN before the grid.
+
+    A gather per lag from the wide arrays: nothing is materialised for rows that are
+    not asked for.
+    """
     if feature_columns(params, panel.feature_names) == ["horizon"]:
         raise InvalidInput(
             "the preprocessing uses only feature_lags but the data config has no feature series"
         )
-    target_part = [_shift(panel.targets, k)[:, :, None] for k in params.used_target_lags]
-    feature_part = []
+    n_features = len(panel.feature_names) if params.used_feature_lags else 0
+    width = len(params.used_target_lags) + n_features * len(params.used_feature_lags)
+    out = np.empty((len(times), width), order="F")  # column-major: what a DataFrame block holds
+    column = 0
+    for k in params.used_target_lags:
+        out[:, column] = _at(panel.targets, times - k, targets)
+        column += 1
+    for feature in range(n_features):
+        for k in params.used_feature_lags:
+            out[:, column] = _at(panel.features, times - k, feature)
+            column += 1
+    return out
+
+
+def _at(values: np.ndarray, times: np.ndarray, columns: np.ndarray | int) -> np.ndarray:
+    """``values[times, columns]`` through flat indices, NaN where ``times`` is before the grid."""
+    flat = times * values.shape[1] + columns
+    inside = times >= 0
+    if inside.all():
+        return values.ravel()[flat]
+    return np.where(inside, values.ravel()[np.where(inside, flat, 0)], np.nan)
+
+
+def _complete_origins(panel: Panel, params: PreprocessingParams) -> np.ndarray:
+    """(time, target) mask of origins whose every lag is observed: shifted masks, no values."""
+    observed = ~np.isnan(panel.targets)
+    complete = np.ones(observed.shape, dtype=bool)
+    for k in params.used_target_lags:
+        complete &= _shift(observed, k, fill=False)
     if panel.feature_names and params.used_feature_lags:
-        shifted = np.stack([_shift(panel.features, k) for k in params.used_feature_lags], axis=2)
-        by_name = shifted.reshape(n_time, -1)  # feature-major: name 0 lags..., name 1 lags...
-        feature_part = [np.broadcast_to(by_name[:, None, :], (n_time, n_targets, by_name.shape[1]))]
-    return np.concatenate([*target_part, *feature_part], axis=2)
+        every_feature = ~np.isnan(panel.features).any(axis=1)
+        for k in params.used_feature_lags:
+            complete &= _shift(every_feature, k, fill=False)[:, None]
+    return complete
 
 
 def build_training(panel: Panel, params: PreprocessingParams) -> pd.DataFrame:
     """The training matrix: ``time, series``, feature columns, ``y``; incomplete rows dropped."""
-    n_time, n_targets = panel.targets.shape
-    lags = _lags(panel, params).reshape(n_time * n_targets, -1)
-    complete = ~np.isnan(lags).any(axis=1)
-    times = np.repeat(panel.grid.to_numpy(), n_targets)
-    series = np.tile(np.arange(n_targets), n_time)
-    keeps, ys = [], []
-    for h in params.horizons:
-        y = _shift(panel.targets, -h).reshape(-1)
-        keeps.append(complete & ~np.isnan(y))
-        ys.append(y)
-    keeps = _sample_horizons(np.stack(keeps, axis=1), params.horizons_per_origin)
-    ys = [y[keep] for y, keep in zip(ys, keeps)]
+    n_targets = panel.targets.shape[1]
+    complete = _complete_origins(panel, params).reshape(-1)
+    observed = ~np.isnan(panel.targets)
+    valid = np.stack(
+        [complete & _shift(observed, -h, fill=False).reshape(-1) for h in params.horizons], axis=1
+    )
+    keeps = _sample_horizons(valid, params.horizons_per_origin)
     rows = np.concatenate([np.flatnonzero(keep) for keep in keeps])
     horizons = np.repeat(np.asarray(params.horizons), [int(keep.sum()) for keep in keeps])
-    head = {"time": times[rows], "series": _names(series[rows], panel.target_names)}
-    return _frame(params, panel.feature_names, head, lags[rows], horizons, {"y": np.concatenate(ys)})
+    times, targets = np.divmod(rows, n_targets)
+    head = {"time": panel.grid.to_numpy()[times], "series": _names(targets, panel.target_names)}
+    lags = _lag_values(panel, params, times, targets)
+    y = panel.targets[times + horizons, targets]
+    return _frame(params, panel.feature_names, head, lags, horizons, {"y": y})
 
 
 def _sample_horizons(valid: np.ndarray, per_origin: int | None) -> list[np.ndarray]:
@@ -191,7 +243,7 @@ def build_latest(panel: Panel, params: PreprocessingParams) -> pd.DataFrame:
     observed = ~np.isnan(panel.targets)
     last = n_time - 1 - np.argmax(observed[::-1], axis=0)
     columns = np.arange(n_targets)
-    lags = _lags(panel, params)[last, columns]
+    lags = _lag_values(panel, params, last, columns)
     n_h = len(params.horizons)
     horizons = np.repeat(np.asarray(params.horizons), n_targets)
     origins = pd.DatetimeIndex(np.tile(panel.grid.to_numpy()[last], n_h))
