@@ -33,9 +33,8 @@ from typing import Any
 import yaml
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
-from forecasting.configs import data_config_members, validate_params
+from forecasting.configs import data_config_members, models_with_configs, validate_params
 from forecasting.db import writing
 from forecasting.errors import Conflict, InvalidInput, NotFound
 from forecasting.models import (
@@ -344,20 +343,7 @@ class _Writer:
     def _read_models(self, names: set[str]) -> dict[str, Any]:
         if not names:
             return {}
-        ml, data, prep = aliased(MLConfig), aliased(DataConfig), aliased(PreprocessingConfig)
-        stmt = (
-            select(
-                MLModel.id,
-                MLModel.name,
-                ml.name.label("ml_config"),
-                data.name.label("data_config"),
-                prep.name.label("preprocessing_config"),
-            )
-            .join(ml, ml.id == MLModel.ml_config_id)
-            .join(data, data.id == MLModel.data_config_id)
-            .join(prep, prep.id == MLModel.preprocessing_config_id)
-            .where(MLModel.name.in_(sorted(names)))
-        )
+        stmt = models_with_configs().where(MLModel.name.in_(sorted(names)))
         return {row.name: row for row in self.conn.execute(stmt)}
 
     def _check_references(self, stored_series: Mapping[str, Any], stored: Mapping[str, Mapping]) -> None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, Select, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -195,22 +195,31 @@ class ModelSpec:
         }
 
 
-def get_model(conn: Connection, name: str) -> ModelSpec:
-    """One SELECT for a model and its three configs."""
-    row = conn.execute(
+def models_with_configs() -> Select:
+    """Models joined to their three configs, by name: the base of every model read."""
+    return (
         select(
             MLModel.id,
             MLModel.name,
             MLConfig.name.label("ml_config"),
-            MLConfig.params.label("ml_params"),
             DataConfig.name.label("data_config"),
-            DataConfig.id.label("data_config_id"),
             PreprocessingConfig.name.label("preprocessing_config"),
-            PreprocessingConfig.params.label("preprocessing_params"),
         )
         .join(MLConfig, MLConfig.id == MLModel.ml_config_id)
         .join(DataConfig, DataConfig.id == MLModel.data_config_id)
         .join(PreprocessingConfig, PreprocessingConfig.id == MLModel.preprocessing_config_id)
+    )
+
+
+def get_model(conn: Connection, name: str) -> ModelSpec:
+    """One SELECT for a model and its three configs."""
+    row = conn.execute(
+        models_with_configs()
+        .add_columns(
+            MLConfig.params.label("ml_params"),
+            DataConfig.id.label("data_config_id"),
+            PreprocessingConfig.params.label("preprocessing_params"),
+        )
         .where(MLModel.name == name)
     ).one_or_none()
     if row is None:

@@ -17,15 +17,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from forecasting.configs import models_with_configs
 from forecasting.db import writing
 from forecasting.errors import NotFound
 from forecasting.estimator import check_artifact
 from forecasting.models import (
-    DataConfig,
-    MLConfig,
     MLModel,
     MLModelVersion,
-    PreprocessingConfig,
     served_versions,
 )
 
@@ -120,25 +118,19 @@ def models_overview(conn: Connection) -> list[dict[str, Any]]:
         .subquery()
     )
     rows = conn.execute(
-        select(
-            MLModel.name,
-            MLConfig.name.label("ml_config"),
-            DataConfig.name.label("data_config"),
-            PreprocessingConfig.name.label("preprocessing_config"),
+        models_with_configs()
+        .add_columns(
             served.c.version_id.label("served_version"),
             version.c.created_at.label("served_created_at"),
             version.c["metadata"][("backtest", "mase")].as_float().label("mase"),
             func.coalesce(counts.c.n_versions, 0).label("n_versions"),
         )
-        .join(MLConfig, MLConfig.id == MLModel.ml_config_id)
-        .join(DataConfig, DataConfig.id == MLModel.data_config_id)
-        .join(PreprocessingConfig, PreprocessingConfig.id == MLModel.preprocessing_config_id)
         .outerjoin(served, served.c.model_id == MLModel.id)
         .outerjoin(version, version.c.id == served.c.version_id)
         .outerjoin(counts, counts.c.model_id == MLModel.id)
         .order_by(MLModel.name)
     ).all()
-    return [row._asdict() for row in rows]
+    return [{k: v for k, v in row._asdict().items() if k != "id"} for row in rows]
 
 
 def model_versions(conn: Connection, model: str) -> list[dict[str, Any]]:
