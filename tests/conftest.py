@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from forecasting.cli import cli
 from forecasting.db import make_engine
 from forecasting.migrate import upgrade
 from forecasting.models import Base
@@ -82,3 +84,14 @@ def pg_engine(postgres_engine: Engine) -> Engine:
     with postgres_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return postgres_engine
+
+
+@pytest.fixture
+def run(engine: Engine):
+    """Run the CLI against the test store, with --database-url as a user would."""
+    url = engine.url.render_as_string(hide_password=False)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, ["--database-url", url, *args], catch_exceptions=False)
+
+    return invoke

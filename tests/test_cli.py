@@ -10,20 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine
 
 from forecasting.cli import cli
-
-
-@pytest.fixture
-def run(engine: Engine):
-    """Run the CLI against the test store, with --database-url as a user would."""
-    url = engine.url.render_as_string(hide_password=False)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, ["--database-url", url, *args], catch_exceptions=False)
-
-    return invoke
 
 
 def test_add_refresh_and_read_a_series(run) -> None:

@@ -7,23 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import Engine
-
-from forecasting.cli import cli
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample.yaml"
 MODEL = "sample-forecast"
-
-
-@pytest.fixture
-def run(engine: Engine):
-    url = engine.url.render_as_string(hide_password=False)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, ["--database-url", url, *args], catch_exceptions=False)
-
-    return invoke
 
 
 def test_apply_refresh_train_predict_and_inspect(run, tmp_path: Path) -> None:
