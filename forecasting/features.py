@@ -9,12 +9,13 @@ horizon ``h``:
 - ``horizon`` = ``h`` (one model serves every horizon);
 - ``y`` = value of ``s`` at ``t + h``.
 
-Lags read only weeks before the origin and ``y`` only the week ``h`` after it, so no
+Lags read only weeks up to the origin and ``y`` only the week ``h`` after it, so no
 feature sees the future of its row. Training drops rows with any missing lag or
 ``y``; inference takes, for *every* target, the row at its latest week.
 
-Everything is computed on a wide (time × series) array with shifts along the time
-axis: the only Python loops run over lags and horizons, never over series or rows.
+Everything works on wide (time × series) arrays: "observed" masks are shifted along
+time to find the complete rows, then each lag column is gathered for those rows
+only. The only Python loops run over lags and horizons, never over series or rows.
 """
 
 from __future__ import annotations
