@@ -9,39 +9,51 @@ One run, same deterministic panel on both sides, ratios printed side by side:
    through the refresh code, so it is not reused; :func:`make_panel_frame` follows
    its recipe. Ours gets it as a ``Dataset`` (every series a target, no features),
    the peer as a CSV ``series,time,value``.
-2. Feature build, best of ``--repeat``: ours ``make_panel`` + ``build_training`` with
-   horizon 1 and target lags 1,2,3,4,52 against mlforecast's
-   ``preprocess(dropna=True)`` with the same lags (``bench/mlforecast_peer.py``).
+2. Feature build, best of ``--repeat`` (default 7; runs of a few tens of ms are
+   noisy): ours ``make_panel`` + ``build_training`` with horizon 1, (1) target lags
+   1,2,3,4,52 (the seed's convention) and (2) variant (c)'s lags 1,2,3,51 with
+   ``include_lag_0``, the two interleaved run by run, against mlforecast's
+   ``preprocess(dropna=True)`` (``bench/mlforecast_peer.py``) with lags 1,2,3,4,52
+   (peer (i)) and 2,3,4,5,53 (peer (ii)).
 3. Multi-horizon h = 1..12 with the same LightGBM params on both sides, on the 4
    expanding-window cut-offs our ``forecasting.backtest.backtest`` picks (each leaves
-   12 weeks to score); the peer gets exactly those cut-offs. Ours runs (a) all
-   horizons stacked (one model on 12x rows) and (b) ``horizons_per_origin: 1`` (each
-   origin kept for one random horizon); the peer (mlforecast's direct strategy, one
-   model per step) runs (i) with lags 1,2,3,4,52 and (ii) with lags 2,3,4,5,53.
-   MAE on both sides over the same (series, target week) points, against the panel.
+   12 weeks to score); the peer gets exactly those cut-offs. Ours runs the variants
+   of :data:`VARIANTS` (one model each; stacked = every horizon of every origin,
+   ``horizons_per_origin: 1`` = each origin kept for one random horizon, 1/12 of the
+   rows; ``--skip-stacked`` leaves out the stacked ones, about 45 s each); the peer
+   (mlforecast's direct strategy, one model per step) runs (i) with lags 1,2,3,4,52
+   and (ii) with lags 2,3,4,5,53. MAE on both sides over the same (series, target
+   week) points, against the panel.
 
-Why peer run (ii): the two libraries number lags differently. Ours follows the
-seed's convention: the row at origin week T has ``target_lag_k`` = value at T-k and
-``y`` = value at T+h, so at forecast time (T = the last observed week) our lag 1 is
-the week *before* the last observed week, and the last observed value itself is
-not a feature. mlforecast's lag l at prediction reads y[T+1-l], so its lag 1 is the
-last observed week (verified in the header of bench/mlforecast_peer.py). With the
-same lag numbers the peer therefore sees one more recent week than ours; lags
-2,3,4,5,53 give the peer exactly the observations ours reads. Both comparisons are
-reported. The same shift explains the feature-build row counts: ours drops each
-series' last week (its y at T+1 is unknown) as well as the first 52, mlforecast
-drops only rows with a missing lag (its y is the row's own value, never missing
-here), so with lags 1..52 it has one row more per series, and none more with 2..53.
+Lag numbering differs between the libraries; a pair is *information-matched* when
+both sides read the same observations at forecast time (and are scored on the same
+points, checked on every run). With T the last observed week (the forecast origin):
+
+- ours: the row at origin T has ``target_lag_k`` = value at T-k and ``y`` = value at
+  T+h, so our lag k reads T-k; lag 0 (T itself, the last observed value) is a
+  feature only with the ``include_lag_0`` extra. Without it (the seed's convention)
+  our lag 1 is the week *before* the last observed week.
+- mlforecast: lag l at prediction reads y[T+1-l], so its lag 1 is T itself (verified
+  in the header of bench/mlforecast_peer.py).
+
+So ours with lags 1,2,3,4,52 reads T-1..T-4, T-52 = peer (ii) (lags 2,3,4,5,53);
+ours with lag 0 + lags 1,2,3,51 reads T..T-3, T-51 = peer (i) (lags 1,2,3,4,52).
+The report derives the matching from these rules, it is not typed in. The same
+shift explains the feature-build row counts: ours drops each series' last week (its
+y at T+1 is unknown) as well as the weeks before its largest lag, mlforecast drops
+only rows with a missing lag (its y is the row's own value, never missing here), so
+matched builds have the same rows.
 
 Both sides fit single-threaded (``n_jobs=1``; mlforecast ``num_threads=1``). Ours
 adds ``verbose=-1`` internally; the peer gets it too so LightGBM prints nothing, so
 the effective LightGBM params are identical. Timings are wall clock
 (``time.perf_counter``): ours is the whole ``backtest()`` call (panel, features per
-window, fit, predict, scoring); the peer's is its ``fit_s`` + the sum of its
-``predict_s`` (it times only ``fit`` and ``predict``, not reading or slicing data).
+window, fit, predict, scoring), split with its own ``features_s`` / ``fit_s``
+timers; the peer's is its ``fit_s`` + the sum of its ``predict_s`` (it times only
+``fit`` and ``predict``, not reading or slicing data).
 
-Run:  .venv/bin/python bench/forecast_bench.py [--series 1000] [--points 260] [--repeat 3]
-      [--peer-python .venv-bench/bin/python]
+Run:  .venv/bin/python bench/forecast_bench.py [--series 1000] [--points 260] [--repeat 7]
+      [--skip-stacked] [--peer-python .venv-bench/bin/python]
 The peer env:  python3 -m venv .venv-bench && .venv-bench/bin/pip install -q -r bench/requirements-peer.txt
 Progress goes to stderr, the report to stdout.
 """
@@ -58,7 +70,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +79,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.backtest import BacktestResult, backtest
-from forecasting.configs import preprocessing_params
+from forecasting.configs import PreprocessingParams, preprocessing_params
 from forecasting.dataset import Dataset
 from forecasting.features import build_training, make_panel
 
@@ -76,20 +88,119 @@ PEER_SCRIPT = ROOT / "bench" / "mlforecast_peer.py"
 DEFAULT_PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 START = "2019-01-06"  # a Sunday: Google Trends weeks start on Sunday
 SEED = 20240607
-LAGS = (1, 2, 3, 4, 52)
-SHIFTED_LAGS = tuple(k + 1 for k in LAGS)  # the peer reading exactly the weeks ours reads
+LAGS = (1, 2, 3, 4, 52)  # the seed's convention: lag k reads T-k, no lag 0
+LAG0_LAGS = (1, 2, 3, 51)  # with include_lag_0: reads T, T-1, T-2, T-3, T-51, what peer (i) reads
+SHIFTED_LAGS = tuple(k + 1 for k in LAGS)  # the peer reading exactly the weeks LAGS reads in ours
 HORIZON = 12
+HORIZONS = list(range(1, HORIZON + 1))
 WINDOWS = 4
 ML_PARAMS = {"n_estimators": 100, "learning_rate": 0.05, "num_leaves": 31, "n_jobs": 1}
 PEER_PARAMS = {**ML_PARAMS, "verbose": -1}  # what ours passes to LGBMRegressor
 GOAL_FEATURES = 0.5  # ours / peer time, at most
 GOAL_SPEEDUP = 5.0  # peer / ours time, at least, at MAE <= the peer's
+DEFAULT_REPEAT = 7
 
 _T0 = time.perf_counter()
 
 
 def progress(message: str) -> None:
     print(f"[{time.perf_counter() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One of our multi-horizon runs: preprocessing params besides ``horizon`` (always 1..12)."""
+
+    key: str
+    description: str
+    extra: dict[str, Any] = field(hash=False)
+    stacked: bool  # every horizon of every origin (the slow ones, left out by --skip-stacked)
+
+    @property
+    def label(self) -> str:
+        return f"ours ({self.key})"
+
+    def params(self, horizon: int | list[int] = HORIZONS) -> PreprocessingParams:
+        extra = dict(self.extra)
+        if not isinstance(horizon, list):
+            extra.pop("horizons_per_origin", None)  # one horizon: nothing to sample
+        return preprocessing_params({"horizon": horizon, **extra})
+
+    def offsets(self) -> tuple[int, ...]:
+        """Weeks before the origin T each lag column reads (0 = T itself)."""
+        return tuple(sorted(self.params().used_target_lags))
+
+
+VARIANTS = (
+    Variant("a", "all 12 horizons stacked (seed convention)", {"target_lags": list(LAGS)}, stacked=True),
+    Variant(
+        "b",
+        "horizons_per_origin 1 (seed convention)",
+        {"target_lags": list(LAGS), "horizons_per_origin": 1},
+        stacked=False,
+    ),
+    Variant(
+        "c",
+        "horizons_per_origin 1, include_lag_0",
+        {"target_lags": list(LAG0_LAGS), "horizons_per_origin": 1, "include_lag_0": True},
+        stacked=False,
+    ),
+    Variant(
+        "d",
+        "horizons_per_origin 1, include_lag_0",
+        {"target_lags": list(LAGS), "horizons_per_origin": 1, "include_lag_0": True},
+        stacked=False,
+    ),
+    Variant(
+        "e",
+        "all 12 horizons stacked, include_lag_0",
+        {"target_lags": list(LAG0_LAGS), "include_lag_0": True},
+        stacked=True,
+    ),
+)
+# The feature builds timed against the peer's preprocess (horizon 1): the seed's convention and (c)'s params.
+FEATURE_VARIANTS = (
+    Variant("seed", "seed convention", {"target_lags": list(LAGS)}, stacked=False),
+    Variant("c", "variant (c) params", dict(VARIANTS[2].extra), stacked=False),
+)
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    key: str
+    lags: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return f"peer ({self.key})"
+
+    def offsets(self) -> tuple[int, ...]:
+        """Weeks before the last observed week T each lag reads: mlforecast's lag l reads T+1-l."""
+        return tuple(sorted(lag - 1 for lag in self.lags))
+
+
+PEERS = (PeerRun("i", LAGS), PeerRun("ii", SHIFTED_LAGS))
+
+
+def reads_text(offsets: Sequence[int]) -> str:
+    return ", ".join("T" if k == 0 else f"T-{k}" for k in sorted(offsets))
+
+
+def matched(ours: Variant, peer: PeerRun) -> bool:
+    """Information-matched: both read the same observations at forecast time."""
+    return set(ours.offsets()) == set(peer.offsets())
+
+
+def lags_text(lags: Sequence[int]) -> str:
+    return ",".join(map(str, lags))
+
+
+def ours_lags_text(variant: Variant) -> str:
+    params = variant.params()
+    return ("0+" if params.include_lag_0 else "") + lags_text(params.target_lags)
 
 
 # --------------------------------------------------------------------------- data
@@ -136,45 +247,60 @@ def write_peer_csv(frame: pd.DataFrame, path: Path) -> None:
 
 @dataclass
 class OursBacktest:
-    label: str
+    variant: Variant
     wall_s: float
+    features_s: float
     fit_s: float
     result: BacktestResult
 
+    @property
+    def label(self) -> str:
+        return self.variant.label
 
-def time_ours_features(data: Dataset, repeat: int) -> tuple[float, list[float], int]:
-    """Best-of-``repeat`` wall time of ``make_panel`` + ``build_training`` (h = 1): (best, all, rows)."""
-    params = preprocessing_params({"horizon": 1, "target_lags": list(LAGS)})
-    times, rows = [], 0
+
+@dataclass
+class FeatureBuild:
+    variant: Variant
+    times: list[float]
+    rows: int
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+
+def time_ours_features(data: Dataset, variants: Sequence[Variant], repeat: int) -> list[FeatureBuild]:
+    """Wall times of ``make_panel`` + ``build_training`` (h = 1) per variant, interleaved run by run."""
+    builds = [FeatureBuild(v, [], 0) for v in variants]
+    params = [v.params(1) for v in variants]
     for i in range(repeat):
-        start = time.perf_counter()
-        training = build_training(make_panel(data), params)
-        times.append(time.perf_counter() - start)
-        rows = len(training)
-        del training
-        progress(f"ours features run {i + 1}/{repeat}: {times[-1]:.3f}s, {rows} rows")
-    return min(times), times, rows
+        for build, p in zip(builds, params):
+            start = time.perf_counter()
+            training = build_training(make_panel(data), p)
+            build.times.append(time.perf_counter() - start)
+            build.rows = len(training)
+            del training
+            progress(
+                f"ours features {build.variant.key} run {i + 1}/{repeat}: {build.times[-1]:.3f}s, "
+                f"{build.rows} rows"
+            )
+    return builds
 
 
-def run_ours_backtest(data: Dataset, label: str, extra: dict[str, Any]) -> OursBacktest:
-    params = preprocessing_params(
-        {"horizon": list(range(1, HORIZON + 1)), "target_lags": list(LAGS), **extra}
-    )
-    progress(f"ours {label}: backtest, {WINDOWS} windows, h 1..{HORIZON}")
+def run_ours_backtest(data: Dataset, variant: Variant) -> OursBacktest:
+    params = variant.params()
+    progress(f"{variant.label}: backtest, {WINDOWS} windows, h 1..{HORIZON}, {params.as_params()}")
     start = time.perf_counter()
     result = backtest(data, params, dict(ML_PARAMS), windows=WINDOWS, progress=lambda m: progress(f"  {m}"))
     wall = time.perf_counter() - start
-    fit_s = float(result.timings["fit_s"])
-    progress(f"ours {label}: {wall:.3f}s wall (own fit_s timer {fit_s:.3f}s)")
-    return OursBacktest(label, wall, fit_s, result)
+    features_s, fit_s = float(result.timings["features_s"]), float(result.timings["fit_s"])
+    progress(f"{variant.label}: {wall:.3f}s wall (own timers: features {features_s:.3f}s, fit {fit_s:.3f}s)")
+    return OursBacktest(variant, wall, features_s, fit_s, result)
 
 
-def training_rows(data: Dataset, cutoff: pd.Timestamp, extra: dict[str, Any]) -> int:
+def training_rows(data: Dataset, cutoff: pd.Timestamp, variant: Variant) -> int:
     """Rows of our training matrix at one cut-off (untimed, for the report)."""
-    params = preprocessing_params(
-        {"horizon": list(range(1, HORIZON + 1)), "target_lags": list(LAGS), **extra}
-    )
-    return len(build_training(make_panel(data.until(cutoff)), params))
+    return len(build_training(make_panel(data.until(cutoff)), variant.params()))
 
 
 # --------------------------------------------------------------------------- peer
@@ -183,18 +309,19 @@ def training_rows(data: Dataset, cutoff: pd.Timestamp, extra: dict[str, Any]) ->
 def run_peer(
     python: Path,
     panel_csv: Path,
-    lags: Sequence[int],
+    peer_run: PeerRun,
     cutoffs: Sequence[pd.Timestamp],
     repeat: int,
     out: Path,
 ) -> dict[str, Any]:
+    lags = peer_run.lags
     command = [
         str(python),
         str(PEER_SCRIPT),
         "--panel",
         str(panel_csv),
         "--lags",
-        ",".join(map(str, lags)),
+        lags_text(lags),
         "--horizon",
         str(HORIZON),
         "--cutoffs",
@@ -206,17 +333,19 @@ def run_peer(
         "--output",
         str(out),
     ]
-    progress(f"peer lags {','.join(map(str, lags))}: {' '.join(command[1:])}")
+    progress(f"{peer_run.label} lags {lags_text(lags)}: {' '.join(command[1:])}")
     start = time.perf_counter()
     # The peer's stdout (anything a library prints) goes to our stderr: stdout is the report.
     done = subprocess.run(command, stdout=sys.stderr, stderr=None, check=False)
     if done.returncode != 0:
         raise SystemExit(f"FAILED: the mlforecast peer exited with status {done.returncode}")
     result = json.loads(out.read_text())
+    if tuple(result["lags"]) != tuple(lags):
+        raise SystemExit(f"FAILED: {peer_run.label} ran lags {result['lags']}, not {list(lags)}")
     result["process_s"] = time.perf_counter() - start
     result["total_s"] = result["fit_s"] + sum(result["predict_s_per_cutoff"])
     progress(
-        f"peer lags {','.join(map(str, lags))}: fit {result['fit_s']:.3f}s + predict "
+        f"{peer_run.label}: fit {result['fit_s']:.3f}s + predict "
         f"{sum(result['predict_s_per_cutoff']):.3f}s, process {result['process_s']:.1f}s"
     )
     return result
@@ -229,7 +358,7 @@ def ours_points(run: OursBacktest) -> pd.DataFrame:
     points = run.result.points
     cutoff = pd.DatetimeIndex(points["cutoff"]).astype("datetime64[us]")
     if not (pd.DatetimeIndex(points["origin"]).astype("datetime64[us]") == cutoff).all():
-        raise SystemExit(f"FAILED: ours {run.label}: a forecast origin is not its cut-off")
+        raise SystemExit(f"FAILED: {run.label}: a forecast origin is not its cut-off")
     return pd.DataFrame(
         {
             "series": points["series"].astype(str).to_numpy(),
@@ -283,6 +412,16 @@ def same_points(runs: dict[str, pd.DataFrame]) -> int:
     return len(first)
 
 
+def same_baselines(runs: dict[str, pd.DataFrame]) -> None:
+    """Every ours run has the same baseline forecasts on the same points (they do not depend on the model)."""
+    columns = ["series", "time", "horizon", "seasonal_naive", "last_value"]
+    frames = {label: p[columns].sort_values(columns[:3]).reset_index(drop=True) for label, p in runs.items()}
+    first_label, first = next(iter(frames.items()))
+    for label, frame in frames.items():
+        if not frame.equals(first):
+            raise SystemExit(f"FAILED: {label} and {first_label} have different baseline forecasts")
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -307,23 +446,48 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def lags_text(lags: Sequence[int]) -> str:
-    return ",".join(map(str, lags))
+def match_text(ours: Variant, peer: PeerRun) -> str:
+    """``matched``, or ``not matched`` with the observations only one side reads."""
+    if matched(ours, peer):
+        return "matched"
+    only_ours = sorted(set(ours.offsets()) - set(peer.offsets()))
+    only_peer = sorted(set(peer.offsets()) - set(ours.offsets()))
+    parts = [f"{side} also {reads_text(o)}" for side, o in (("ours", only_ours), ("peer", only_peer)) if o]
+    return f"not matched ({'; '.join(parts)})"
+
+
+def extra_text(variant: Variant) -> str:
+    return ", ".join(f"{key} {json.dumps(value)}" for key, value in variant.extra.items())
+
+
+def times_text(times: Sequence[float]) -> str:
+    return ", ".join(f"{t:.3f}" for t in times)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--points", type=int, default=260)
-    parser.add_argument("--repeat", type=int, default=3, help="feature-build runs per side; best is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=DEFAULT_REPEAT, help="feature-build runs per side; best is reported"
+    )
+    parser.add_argument(
+        "--skip-stacked",
+        action="store_true",
+        help="leave out the stacked variants " + ", ".join(f"({v.key})" for v in VARIANTS if v.stacked),
+    )
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON, help="python of .venv-bench")
     args = parser.parse_args(argv)
     n, p = args.series, args.points
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    min_points = max(SHIFTED_LAGS) + HORIZON * WINDOWS + 1
+    variants = [v for v in VARIANTS if not (args.skip_stacked and v.stacked)]
+    max_lag = max([*(max(r.lags) for r in PEERS), *(max(v.params().target_lags) for v in VARIANTS)])
+    min_points = max_lag + HORIZON * WINDOWS + 1
     if p < min_points:
-        parser.error(f"--points must be at least {min_points} for lags up to 53 and {WINDOWS} windows of 12")
+        parser.error(
+            f"--points must be at least {min_points} for lags up to {max_lag} and {WINDOWS} windows of 12"
+        )
     if not args.peer_python.exists():
         raise SystemExit(
             f"no peer interpreter at {args.peer_python}; create it with: python3 -m venv .venv-bench && "
@@ -342,39 +506,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_peer_csv(frame, panel_csv)
 
         # 2. feature build
-        feat_best, feat_all, feat_rows = time_ours_features(data, args.repeat)
+        builds = time_ours_features(data, FEATURE_VARIANTS, args.repeat)
 
         # 3. multi-horizon backtests
-        ours_a = run_ours_backtest(data, "(a) stacked", {})
-        ours_b = run_ours_backtest(data, "(b) horizons_per_origin 1", {"horizons_per_origin": 1})
-        cutoffs = ours_a.result.cutoffs
-        if list(ours_b.result.cutoffs) != list(cutoffs):
-            raise SystemExit("FAILED: ours (a) and (b) picked different cut-offs")
+        ours = [run_ours_backtest(data, v) for v in variants]
+        cutoffs = ours[0].result.cutoffs
+        for run in ours[1:]:
+            if list(run.result.cutoffs) != list(cutoffs):
+                raise SystemExit(f"FAILED: {ours[0].label} and {run.label} picked different cut-offs")
         progress(f"cut-offs: {', '.join(c.date().isoformat() for c in cutoffs)}")
-        peer_i = run_peer(args.peer_python, panel_csv, LAGS, cutoffs, args.repeat, Path(tmp) / "peer_i.json")
-        peer_ii = run_peer(
-            args.peer_python, panel_csv, SHIFTED_LAGS, cutoffs, args.repeat, Path(tmp) / "peer_ii.json"
-        )
+        peers = {
+            r.key: run_peer(
+                args.peer_python, panel_csv, r, cutoffs, args.repeat, Path(tmp) / f"peer_{r.key}.json"
+            )
+            for r in PEERS
+        }
 
     progress("training rows at the last cut-off (untimed)")
-    rows_a = training_rows(data, cutoffs[-1], {})
-    rows_b = training_rows(data, cutoffs[-1], {"horizons_per_origin": 1})
+    rows_last = {run.label: training_rows(data, cutoffs[-1], run.variant) for run in ours}
 
     progress("scoring")
-    scored = {
-        "ours (a)": with_actuals(ours_points(ours_a), truth, "ours (a)"),
-        "ours (b)": with_actuals(ours_points(ours_b), truth, "ours (b)"),
-        "peer (i)": with_actuals(peer_points(peer_i), truth, "peer (i)"),
-        "peer (ii)": with_actuals(peer_points(peer_ii), truth, "peer (ii)"),
-    }
+    scored = {run.label: with_actuals(ours_points(run), truth, run.label) for run in ours}
+    for r in PEERS:
+        scored[r.label] = with_actuals(peer_points(peers[r.key]), truth, r.label)
     n_points = same_points(scored)
     # Ours' own actuals must be the panel's.
-    for label in ("ours (a)", "ours (b)"):
-        own = ours_a.result.points if label == "ours (a)" else ours_b.result.points
-        if not np.array_equal(own["actual"].to_numpy(dtype=float), scored[label]["actual"].to_numpy()):
-            raise SystemExit(f"FAILED: {label}: backtest actuals differ from the panel")
+    for run in ours:
+        own = run.result.points["actual"].to_numpy(dtype=float)
+        if not np.array_equal(own, scored[run.label]["actual"].to_numpy()):
+            raise SystemExit(f"FAILED: {run.label}: backtest actuals differ from the panel")
+    same_baselines({run.label: scored[run.label] for run in ours})
     mae = {label: float(points["abs_error"].mean()) for label, points in scored.items()}
-    base = scored["ours (a)"]
+    base = scored[ours[0].label]
     mae["seasonal naive"] = float((base["seasonal_naive"] - base["actual"]).abs().mean())
     mae["last value"] = float((base["last_value"] - base["actual"]).abs().mean())
 
@@ -383,91 +546,131 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"python {platform.python_version()}, pandas {pd.__version__}, numpy {np.__version__}, "
         f"lightgbm {lightgbm.__version__}"
     )
-    pv = peer_i["versions"]
+    pv = peers[PEERS[0].key]["versions"]
     peer_versions = (
         f"python {pv['python']}, mlforecast {pv['mlforecast']}, coreforecast {pv['coreforecast']}, "
         f"utilsforecast {pv['utilsforecast']}, pandas {pv['pandas']}, numpy {pv['numpy']}, "
         f"lightgbm {pv['lightgbm']}"
     )
-    expect_ours = n * (p - 1 - max(LAGS))
-    rows_i, rows_ii = peer_i["preprocess_rows"], peer_ii["preprocess_rows"]
-    feature_rows = [
-        [
-            f"ours make_panel + build_training (lags {lags_text(LAGS)}, h 1)",
-            f"{feat_best:.3f}",
-            ", ".join(f"{t:.3f}" for t in feat_all),
-            f"{feat_rows:,}",
-            "1.00",
-        ]
-    ]
-    for label, peer in (("(i)", peer_i), ("(ii)", peer_ii)):
+
+    # 1. feature build
+    feature_rows, row_checks = [], []
+    for build in builds:
+        params = build.variant.params(1)
+        expect = n * (p - 1 - max(params.used_target_lags))
         feature_rows.append(
             [
-                f"peer {label} mlforecast preprocess (lags {lags_text(peer['lags'])})",
-                f"{peer['preprocess_s']:.3f}",
-                ", ".join(f"{t:.3f}" for t in peer["preprocess_s_all"]),
-                f"{peer['preprocess_rows']:,}",
-                f"{feat_best / peer['preprocess_s']:.2f}",
+                f"ours {build.variant.description}: make_panel + build_training "
+                f"(lags {ours_lags_text(build.variant)}, h 1)",
+                reads_text(build.variant.offsets()),
+                f"{build.best:.4f}",
+                times_text(build.times),
+                f"{build.rows:,}",
             ]
         )
-    feat_ratio = feat_best / peer_i["preprocess_s"]
+        deepest = max(params.used_target_lags)
+        row_checks.append(
+            f"ours {build.variant.description} {build.rows:,} = {n} x ({p} - 1 - {deepest}) "
+            f"({'ok' if build.rows == expect else f'UNEXPECTED, expected {expect:,}'})"
+        )
+    for r in PEERS:
+        peer = peers[r.key]
+        expect = n * (p - max(r.lags))
+        feature_rows.append(
+            [
+                f"{r.label} mlforecast preprocess (lags {lags_text(r.lags)})",
+                reads_text(r.offsets()),
+                f"{peer['preprocess_s']:.4f}",
+                times_text(peer["preprocess_s_all"]),
+                f"{peer['preprocess_rows']:,}",
+            ]
+        )
+        row_checks.append(
+            f"{r.label} {peer['preprocess_rows']:,} = {n} x ({p} - {max(r.lags)}) "
+            f"({'ok' if peer['preprocess_rows'] == expect else f'UNEXPECTED, expected {expect:,}'})"
+        )
+    feature_pairs = []
+    for build in builds:
+        for r in PEERS:
+            peer = peers[r.key]
+            ratio = build.best / peer["preprocess_s"]
+            same_rows = build.rows == peer["preprocess_rows"]
+            feature_pairs.append(
+                [
+                    f"ours {build.variant.description} vs {r.label}",
+                    match_text(build.variant, r),
+                    "same" if same_rows else f"{build.rows - peer['preprocess_rows']:+,}",
+                    f"{ratio:.3f}",
+                    verdict(ratio <= GOAL_FEATURES),
+                ]
+            )
 
-    def run_row(label: str, what: str, total: float, fit: str, predict: str, rows: str, key: str):
-        return [label, what, f"{total:.3f}", fit, predict, rows, f"{mae[key]:.4f}"]
+    # 2. backtests
+    def peer_rows(peer: dict[str, Any]) -> str:
+        return ", ".join(f"{r:,}" for r in peer["train_rows_per_cutoff"])
 
-    peer_rows = lambda peer: ", ".join(f"{r:,}" for r in peer["train_rows_per_cutoff"])  # noqa: E731
+    run_rows = []
+    for run in ours:
+        rest = run.wall_s - run.features_s - run.fit_s
+        run_rows.append(
+            [
+                run.label,
+                f"one model, {run.variant.description}, lags {ours_lags_text(run.variant)}",
+                reads_text(run.variant.offsets()),
+                f"{run.wall_s:.3f}",
+                f"{run.features_s:.3f}",
+                f"{run.fit_s:.3f}",
+                f"{rest:.3f}*",
+                f"{rows_last[run.label]:,} at last cut-off",
+                f"{mae[run.label]:.4f}",
+            ]
+        )
+    for r in PEERS:
+        peer = peers[r.key]
+        run_rows.append(
+            [
+                r.label,
+                f"mlforecast direct (12 models), lags {lags_text(r.lags)}",
+                reads_text(r.offsets()),
+                f"{peer['total_s']:.3f}",
+                "-",
+                f"{peer['fit_s']:.3f}",
+                f"{sum(peer['predict_s_per_cutoff']):.3f}",
+                f"input {peer_rows(peer)}",
+                f"{mae[r.label]:.4f}",
+            ]
+        )
     runs_table = table(
-        ["run", "what", "time s", "fit s", "predict s", "training rows", "MAE"],
-        [
-            run_row(
-                "ours (a)",
-                f"one model, all 12 horizons stacked, lags {lags_text(LAGS)}",
-                ours_a.wall_s,
-                f"{ours_a.fit_s:.3f}*",
-                "-",
-                f"{rows_a:,} at last cut-off",
-                "ours (a)",
-            ),
-            run_row(
-                "ours (b)",
-                f"one model, horizons_per_origin 1, lags {lags_text(LAGS)}",
-                ours_b.wall_s,
-                f"{ours_b.fit_s:.3f}*",
-                "-",
-                f"{rows_b:,} at last cut-off",
-                "ours (b)",
-            ),
-            *[
-                run_row(
-                    f"peer {label}",
-                    f"mlforecast direct (12 models), lags {lags_text(peer['lags'])}",
-                    peer["total_s"],
-                    f"{peer['fit_s']:.3f}",
-                    f"{sum(peer['predict_s_per_cutoff']):.3f}",
-                    f"input {peer_rows(peer)}",
-                    f"peer {label}",
-                )
-                for label, peer in (("(i)", peer_i), ("(ii)", peer_ii))
-            ],
-        ],
+        ["run", "what", "reads", "time s", "features s", "fit s", "predict s", "training rows", "MAE"],
+        run_rows,
     )
-    pairs = []
-    for o_label, o_run in (("ours (a)", ours_a), ("ours (b)", ours_b)):
-        for p_label, peer in (("peer (i)", peer_i), ("peer (ii)", peer_ii)):
-            speedup = peer["total_s"] / o_run.wall_s
-            mae_ratio = mae[o_label] / mae[p_label]
-            ok = speedup >= GOAL_SPEEDUP and mae[o_label] <= mae[p_label]
+
+    pairs, matched_lines = [], []
+    for run in ours:
+        for r in PEERS:
+            peer = peers[r.key]
+            speedup = peer["total_s"] / run.wall_s
+            ok = speedup >= GOAL_SPEEDUP and mae[run.label] <= mae[r.label]
             pairs.append(
                 [
-                    f"{o_label} vs {p_label}",
+                    f"{run.label} vs {r.label}",
+                    match_text(run.variant, r),
                     f"{speedup:.2f}x",
-                    f"{mae[o_label]:.4f} vs {mae[p_label]:.4f}",
-                    f"{mae_ratio:.3f}",
+                    f"{mae[run.label]:.4f} vs {mae[r.label]:.4f}",
+                    f"{mae[run.label] / mae[r.label]:.3f}",
                     verdict(ok),
                 ]
             )
+            if matched(run.variant, r):
+                matched_lines.append(
+                    f"- {run.label} vs {r.label}: both read {reads_text(r.offsets())}; "
+                    f"{speedup:.2f}x, MAE ratio {mae[run.label] / mae[r.label]:.3f}: goal {verdict(ok)}"
+                )
+    if not matched_lines:
+        matched_lines.append("- none (every information-matched variant was skipped)")
+
     per_h = []
-    for h in range(1, HORIZON + 1):
+    for h in HORIZONS:
         cells = [str(h), f"{int((base['horizon'] == h).sum()):,}"]
         for label in scored:
             sel = scored[label][scored[label]["horizon"] == h]
@@ -481,6 +684,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         + [f"{mae['last value']:.3f}"]
     )
 
+    skipped = [v for v in VARIANTS if v not in variants]
+    variant_lines = [
+        f"- {v.label}: {v.description}; {extra_text(v)}; reads {reads_text(v.offsets())}"
+        + (" (SKIPPED: --skip-stacked)" if v in skipped else "")
+        for v in VARIANTS
+    ]
+    peer_fits = "; ".join(
+        f"{r.label} {', '.join(f'{t:.2f}' for t in peers[r.key]['fit_s_per_cutoff'])}" for r in PEERS
+    )
+    peer_processes = ", ".join(f"{r.label} {peers[r.key]['process_s']:.1f} s" for r in PEERS)
     out = [
         f"Forecast benchmark: {n} series x {p} weeks from {START} (seed {SEED}), ours vs mlforecast",
         f"date:     {started.strftime('%Y-%m-%d %H:%M %Z')} (start)",
@@ -491,56 +704,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"lightgbm: {json.dumps(ML_PARAMS)}; + verbose=-1 on both sides; mlforecast num_threads=1",
         f"backtest: {WINDOWS} expanding windows, h 1..{HORIZON}, cut-offs "
         + ", ".join(c.date().isoformat() for c in cutoffs),
+        "reads:    the observations a forecast reads, T = the last observed week (the forecast origin);",
+        "          ours' lag k reads T-k (lag 0 = T, only with include_lag_0);",
+        "          mlforecast's lag l reads T+1-l.",
+        "          A pair is information-matched when both read the same observations.",
+        "variants (ours, all h 1..12):",
+        *variant_lines,
         "",
-        f"1. Feature build (horizon 1), best of {args.repeat}; goal ours <= {GOAL_FEATURES}x peer (i) time",
-        table(["side", "best s", "runs s", "rows", "ours/this"], feature_rows),
-        f"ours/peer (i) = {feat_ratio:.2f} "
-        f"(goal <= {GOAL_FEATURES}: {verdict(feat_ratio <= GOAL_FEATURES)}); "
-        f"ours/peer (ii) = {feat_best / peer_ii['preprocess_s']:.2f}",
-        f"rows: ours {feat_rows:,} = {n} x ({p} - 1 - 52) (expected {expect_ours:,}: "
-        f"{'ok' if feat_rows == expect_ours else 'UNEXPECTED'}); "
-        f"peer (i) {rows_i:,} = {n} x ({p} - 52) ({rows_i - feat_rows:+,}); "
-        f"peer (ii) {rows_ii:,} ({'same as ours' if rows_ii == feat_rows else f'{rows_ii - feat_rows:+,}'})",
+        f"1. Feature build (horizon 1), best of {args.repeat} (ours' two builds interleaved run by run); "
+        f"goal ours <= {GOAL_FEATURES}x peer time",
+        table(["side", "reads", "best s", "runs s", "rows"], feature_rows),
+        table(["comparison", "information", "rows", "ours/peer time", "goal"], feature_pairs),
+        "rows: " + "; ".join(row_checks),
         "  mlforecast's dropna drops rows with a missing lag or a missing y, but its y is the row's own",
-        "  value (never missing here), so with lags 1..52 it keeps weeks 52..P-1. Ours' y is the value one",
-        "  week after the origin, so our last week has no y and is dropped too: one row per series fewer.",
-        "  With lags 2..53 the peer's rows are exactly ours (same weeks read, same target).",
+        "  value (never missing here), so it keeps weeks max(lag)..P-1. Ours' y is the value one week after",
+        "  the origin, so our last week has no y and is dropped too, and our lag k is its lag k+1: the",
+        "  information-matched builds have exactly the same rows (same weeks read, same target).",
         "",
         f"2. Multi-horizon backtest, h 1..{HORIZON}, {WINDOWS} cut-offs, train + predict "
         f"({n_points:,} scored points, the same on every run)",
         runs_table,
         "  time s: ours = wall time of the whole backtest() call (panel, features per window, fit, predict,",
         "  scoring); peer = fit_s + sum of predict_s over the cut-offs.",
-        "  * ours' own backtest timer result.timings['fit_s']: it includes build_training of each window.",
+        "  ours features s / fit s: backtest()'s own timers result.timings (make_panel + build_training of",
+        "  each window / LightGBM fit); * ours predict s = time s - features s - fit s: predict_latest,",
+        "  scoring and metrics. Peer fit s includes mlforecast's own feature build (inside fit).",
         "  peer training rows: its input rows up to each cut-off (each step model drops incomplete rows).",
         "",
-        f"Goal: >= {GOAL_SPEEDUP:.0f}x faster than the peer at MAE <= the peer's",
-        table(["comparison", "peer/ours time", "MAE ours vs peer", "MAE ours/peer", "goal"], pairs),
-        "",
-        "MAE per horizon (same points on every run; baselines from ours' backtest points)",
+        f"Goal: >= {GOAL_SPEEDUP:.0f}x faster than the peer at MAE <= the peer's "
+        "(only the matched pairs compare like with like)",
         table(
-            ["h", "n", "ours (a)", "ours (b)", "peer (i)", "peer (ii)", "seasonal naive", "last value"], per_h
+            ["comparison", "information", "peer/ours time", "MAE ours vs peer", "MAE ours/peer", "goal"],
+            pairs,
         ),
+        "information-matched pairs:",
+        *matched_lines,
         "",
-        "Why peer (ii) with lags 2,3,4,5,53:",
-        "- ours (the seed's convention): the row at origin week T has target_lag_k = value at T-k and",
-        "  y = value at T+h; at forecast time T is the last observed week, so our lag 1 is the week BEFORE",
-        "  it and the last observed value itself is not a feature.",
+        "MAE per horizon (same points on every run; baselines from ours' backtest points, the same on every"
+        " ours run)",
+        table(["h", "n", *scored, "seasonal naive", "last value"], per_h),
+        "",
+        "Lag numbering (why the matched pairs are the ones above):",
+        "- ours: the row at origin week T has target_lag_k = value at T-k and y = value at T+h. Without",
+        "  include_lag_0 (the seed's convention) our lag 1 is the week BEFORE the last observed week and the",
+        "  last observed value itself is not a feature; include_lag_0 adds target_lag_0 = value at T.",
         "- mlforecast: lag l at prediction reads y[T+1-l], so its lag 1 IS the last observed week",
-        "  (verified in bench/mlforecast_peer.py's header). With the same lag numbers (i) the peer sees one",
-        "  more recent week than ours; (ii) lags 2,3,4,5,53 read exactly the observations ours reads.",
+        "  (verified in bench/mlforecast_peer.py's header).",
+        f"- so lags {lags_text(LAGS)} in ours read what lags {lags_text(SHIFTED_LAGS)} read in the peer,",
+        f"  and lag 0 + lags {lags_text(LAG0_LAGS)} in ours read what lags {lags_text(LAGS)} read in it.",
         f"- MAE of the peer with vs without the last observed week: (i) {mae['peer (i)']:.4f} vs "
         f"(ii) {mae['peer (ii)']:.4f}.",
         "",
         "notes:",
-        f"- ours' backtest runs (s): (a) {ours_a.wall_s:.3f}, (b) {ours_b.wall_s:.3f}; peer fit per cut-off "
-        f"(i) {', '.join(f'{t:.2f}' for t in peer_i['fit_s_per_cutoff'])}, "
-        f"(ii) {', '.join(f'{t:.2f}' for t in peer_ii['fit_s_per_cutoff'])}; peer processes "
-        f"(import, CSV, preprocess x{args.repeat}, fits) {peer_i['process_s']:.1f} s and "
-        f"{peer_ii['process_s']:.1f} s.",
-        f"- peer preprocess columns (i): {', '.join(peer_i['preprocess_columns'])}",
-        "- single runs of the backtests (each takes tens of seconds); the feature builds are best of "
-        f"{args.repeat}.",
+        f"- ours' backtest runs (s): {', '.join(f'({run.variant.key}) {run.wall_s:.3f}' for run in ours)}"
+        + (f"; skipped: {', '.join(f'({v.key})' for v in skipped)}" if skipped else "")
+        + f"; peer fit per cut-off: {peer_fits}.",
+        f"- peer processes (import, CSV, preprocess x{args.repeat}, fits): {peer_processes}.",
+        f"- peer preprocess columns (i): {', '.join(peers[PEERS[0].key]['preprocess_columns'])}",
+        "- single runs of the backtests (each takes seconds to tens of seconds); the feature builds are best "
+        f"of {args.repeat}.",
     ]
     print("\n".join(out))
     return 0

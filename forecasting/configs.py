@@ -112,9 +112,13 @@ def preprocessing_params(params: Mapping[str, Any], name: str = "") -> Preproces
     if not target_lags and not feature_lags:
         raise InvalidInput(f"{config}: target_lags and feature_lags cannot both be empty")
     per_origin = params.get("horizons_per_origin")
-    if per_origin is not None:
-        (per_origin,) = _int_list(
-            config, "horizons_per_origin", per_origin, maximum=len(horizons), allow_int=True
+    if per_origin is not None and (
+        isinstance(per_origin, bool)
+        or not isinstance(per_origin, int)
+        or not 1 <= per_origin <= len(horizons)
+    ):
+        raise InvalidInput(
+            f"{config}: horizons_per_origin must be an integer from 1 to {len(horizons)}, got {per_origin!r}"
         )
     include_lag_0 = params.get("include_lag_0", False)
     if not isinstance(include_lag_0, bool):

@@ -64,6 +64,13 @@ def test_list_horizon_is_multi_horizon_and_sorted() -> None:
         ({"horizon": 1, "target_lags": [], "feature_lags": []}, "cannot both be empty"),
         ({"target_lags": [1]}, "horizon is required"),
         ([("horizon", 1)], "params must be a mapping"),
+        (
+            {"horizon": [1, 2], **LAGS, "horizons_per_origin": [1, 2]},
+            "horizons_per_origin must be an integer",
+        ),
+        ({"horizon": [1, 2], **LAGS, "horizons_per_origin": 3}, "from 1 to 2, got 3"),
+        ({"horizon": [1, 2], **LAGS, "horizons_per_origin": True}, "from 1 to 2, got True"),
+        ({"horizon": 1, **LAGS, "include_lag_0": 1}, "include_lag_0 must be true or false, got 1"),
     ],
 )
 def test_bad_preprocessing_params_are_refused_naming_config_and_key(params, message: str) -> None:
