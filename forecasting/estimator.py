@@ -71,6 +71,7 @@ def check_artifact(
             input=payload,
             capture_output=True,
             text=True,
+            errors="replace",  # LightGBM may print bytes of the broken text it read
             timeout=timeout_s,
         )
     except subprocess.TimeoutExpired:
