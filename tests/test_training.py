@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +18,7 @@ from forecasting.features import feature_columns, make_panel
 from forecasting.inference import forecast
 from forecasting.models import PreprocessingConfig
 from forecasting.refresh import refresh
-from forecasting.registry import model_versions, models_overview, register, served_version
+from forecasting.registry import ServedVersion, model_versions, models_overview, register, served_version
 from forecasting.training import train_model
 from tests.store_checks import statements
 
@@ -116,17 +118,32 @@ def test_registry_round_trip_serves_what_was_trained(trained: Engine) -> None:
 def test_a_newer_ready_version_is_served_and_old_ones_are_kept(trained: Engine) -> None:
     second = train_model(trained, "m", windows=0)
     with trained.connect() as conn:
-        versions = model_versions(trained.connect(), "m")
+        versions = model_versions(conn, "m")
         assert served_version(conn, "m").version_id == second.version_id
     assert [(v["id"], v["served"]) for v in versions] == [(second.version_id, True), (1, False)]
 
 
-def test_a_corrupt_artifact_never_becomes_ready(trained: Engine) -> None:
+@dataclass(frozen=True)
+class Check:
+    """The served version, its model id, and check rows with the predictions it gives for them."""
+
+    good: ServedVersion
+    model_id: int
+    rows: np.ndarray
+    expected: np.ndarray
+
+
+@pytest.fixture
+def check(trained: Engine) -> Check:
     with trained.connect() as conn:
         good = served_version(conn, "m")
         model_id = get_model(conn, "m").id
     rows = np.zeros((1, len(good.meta["feature_names"])))
-    expected = load_booster(good.artifact).predict(rows)
+    return Check(good, model_id, rows, load_booster(good.artifact).predict(rows))
+
+
+def test_a_corrupt_artifact_never_becomes_ready(trained: Engine, check: Check) -> None:
+    good, model_id, rows, expected = check.good, check.model_id, check.rows, check.expected
     truncated = register(
         trained, model_id, good.artifact[: len(good.artifact) // 2], good.meta, rows, expected
     )
@@ -140,12 +157,8 @@ def test_a_corrupt_artifact_never_becomes_ready(trained: Engine) -> None:
     assert statuses[different.version_id] == ("failed", different.reason)
 
 
-def test_the_gate_rejects_a_version_no_better_than_seasonal_naive(trained: Engine) -> None:
-    with trained.connect() as conn:
-        good = served_version(conn, "m")
-        model_id = get_model(conn, "m").id
-    rows = np.zeros((1, len(good.meta["feature_names"])))
-    expected = load_booster(good.artifact).predict(rows)
+def test_the_gate_rejects_a_version_no_better_than_seasonal_naive(trained: Engine, check: Check) -> None:
+    good, model_id, rows, expected = check.good, check.model_id, check.rows, check.expected
     worse = {**good.meta, "backtest": {**good.meta["backtest"], "mase": 1.2}}
     rejected = register(trained, model_id, good.artifact, worse, rows, expected, gate=True)
     ungated = register(trained, model_id, good.artifact, worse, rows, expected)
