@@ -94,8 +94,7 @@ def supplied_dataset(base: Dataset, history: pd.DataFrame) -> Dataset:
     supplied = pd.DataFrame({"series": history["series"].astype(str), "time": times, "value": values})
     if supplied.duplicated(["series", "time"]).any():
         raise InvalidInput("history has the same series and time twice")
-    kept = base.frame[~base.frame["series"].isin(supplied["series"])]
-    versions = {
-        name: (None if name in set(supplied["series"]) else v) for name, v in base.data_versions.items()
-    }
+    replaced = set(supplied["series"])
+    kept = base.frame[~base.frame["series"].isin(replaced)]
+    versions = {name: (None if name in replaced else v) for name, v in base.data_versions.items()}
     return Dataset(pd.concat([kept, supplied], ignore_index=True), base.targets, base.features, versions)
