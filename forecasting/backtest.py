@@ -35,6 +35,7 @@ from forecasting.dataset import Dataset
 from forecasting.errors import InvalidInput
 from forecasting.estimator import fit, predict_latest
 from forecasting.features import Panel, build_training, feature_columns, make_panel, season_length
+from forecasting.tables import reported
 
 DEFAULT_WINDOWS = 4
 DEFAULT_LEVEL = 0.9
@@ -72,9 +73,9 @@ class BacktestResult:
             row: dict[str, Any] = {"horizon": horizon, "n": int(counts[horizon])}
             for metric in ("mae", "mase"):
                 for method in METHODS:
-                    row[f"{metric}_{method}"] = _plain(wide.loc[horizon, (metric, method)])
-            row["rmse_model"] = _plain(wide.loc[horizon, ("rmse", "model")])
-            row["smape_model"] = _plain(wide.loc[horizon, ("smape", "model")])
+                    row[f"{metric}_{method}"] = reported(wide.loc[horizon, (metric, method)])
+            row["rmse_model"] = reported(wide.loc[horizon, ("rmse", "model")])
+            row["smape_model"] = reported(wide.loc[horizon, ("smape", "model")])
             row["interval_halfwidth"] = self.halfwidths.get(horizon) if horizon != "all" else None
             rows.append(row)
         return rows
@@ -86,18 +87,10 @@ class BacktestResult:
             "cutoffs": [c.isoformat() for c in self.cutoffs],
             "season_length": self.season_length,
             "points": len(self.points),
-            "mase": _plain(self.mase),
-            "metrics": [{k: _plain(v) for k, v in row.items()} for row in self.metrics.to_dict("records")],
+            "mase": reported(self.mase),
+            "metrics": [{k: reported(v) for k, v in row.items()} for row in self.metrics.to_dict("records")],
             "interval": {"level": self.level, "halfwidth": {str(h): w for h, w in self.halfwidths.items()}},
         }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float | np.floating):
-        return None if not math.isfinite(value) else round(float(value), 6)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def cutoff_positions(n_times: int, max_horizon: int, windows: int) -> list[int]:

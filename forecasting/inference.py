@@ -21,6 +21,7 @@ from forecasting.errors import Conflict
 from forecasting.estimator import load_booster, predict_latest
 from forecasting.features import make_panel
 from forecasting.registry import ServedVersion, served_version
+from forecasting.tables import reported
 
 
 def version_data(version: ServedVersion, data: Dataset) -> Dataset:
@@ -57,13 +58,13 @@ def compute_forecast(booster: lightgbm.Booster, version: ServedVersion, data: Da
         {
             "series": r.series,
             "last_date": r.time.isoformat(),
-            "last_value": _number(r.last_value),
+            "last_value": reported(r.last_value),
             "horizon": int(r.horizon),
             "target_date": r.target_date.isoformat(),
-            "prediction": _number(r.prediction),
-            "predicted_delta": _number(r.predicted_delta),
-            "lower": _number(r.lower),
-            "upper": _number(r.upper),
+            "prediction": reported(r.prediction),
+            "predicted_delta": reported(r.predicted_delta),
+            "lower": reported(r.lower),
+            "upper": reported(r.upper),
         }
         for r in rows.itertuples(index=False)
     ]
@@ -76,10 +77,6 @@ def compute_forecast(booster: lightgbm.Booster, version: ServedVersion, data: Da
         "interval_level": interval.get("level"),
         "forecasts": forecasts,
     }
-
-
-def _number(value: float) -> float | None:
-    return None if pd.isna(value) else round(float(value), 6)
 
 
 def forecast(engine: Engine, name: str, history: pd.DataFrame | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,13 @@ def plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value.item() if isinstance(value, np.generic) else value
+
+
+def reported(value: Any) -> Any:
+    """A figure as reports show it: floats to 6 places, NaN and infinities as None, NumPy ints as int."""
+    if isinstance(value, float | np.floating):
+        return round(float(value), 6) if math.isfinite(value) else None
+    return int(value) if isinstance(value, np.integer) else value
 
 
 def _cell(value: Any) -> str:
