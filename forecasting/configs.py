@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, Select, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from forecasting.catalog import PARAMS_TABLES
 from forecasting.db import writing
 from forecasting.errors import Conflict, InvalidInput, NotFound
 from forecasting.models import (
@@ -285,8 +286,6 @@ def series_ids(conn: Connection, names: Sequence[str]) -> dict[str, int]:
 
 # Creation and deletion -------------------------------------------------------------
 
-_PARAM_TABLES = {"preprocessing_config": PreprocessingConfig, "ml_config": MLConfig}
-
 
 def validate_params(kind: str, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The one validator of a params config of ``kind``; returns the params to store."""
@@ -298,7 +297,7 @@ def validate_params(kind: str, name: str, params: Mapping[str, Any]) -> dict[str
 
 def create_params_config(engine: Engine, kind: str, name: str, params: Mapping[str, Any]) -> None:
     """Create a preprocessing or ML config after validating its params."""
-    table = _PARAM_TABLES[kind]
+    table = PARAMS_TABLES[kind]
     validate_name(kind.replace("_", " "), name)
     clean = validate_params(kind, name, params)
     with _creating(kind, name), writing(engine) as conn:
@@ -363,7 +362,7 @@ def model_config_ids(
 
 def delete_config(engine: Engine, kind: str, name: str) -> None:
     """Delete a config or model; a config still used by a model is refused (409)."""
-    table = {**_PARAM_TABLES, "data_config": DataConfig, "model": MLModel}[kind]
+    table = {**PARAMS_TABLES, "data_config": DataConfig, "model": MLModel}[kind]
     with writing(engine) as conn:
         config_id = conn.scalar(select(table.id).where(table.name == name))
         if config_id is None:

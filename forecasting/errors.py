@@ -28,3 +28,7 @@ class SourceError(ForecastingError):
 
 class DatabaseNotReady(ForecastingError):
     """The database is unreachable or has not been migrated."""
+
+
+class ArtifactError(ForecastingError):
+    """A stored model artifact does not parse, or predicts other than it did when trained."""

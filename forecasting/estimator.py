@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.configs import PreprocessingParams
-from forecasting.errors import InvalidInput
+from forecasting.errors import ArtifactError, InvalidInput
 from forecasting.features import Panel, build_latest, feature_columns
 
 
@@ -55,14 +55,12 @@ def load_booster(artifact: str) -> lightgbm.Booster:
     return lightgbm.Booster(model_str=artifact)
 
 
-def check_artifact(
-    artifact: str, rows: np.ndarray, expected: np.ndarray, timeout_s: float = 300
-) -> str | None:
-    """Why ``artifact`` is unusable, or None if it parses and predicts ``expected`` on ``rows``.
+def probe_artifact(artifact: str, rows: np.ndarray, timeout_s: float = 300) -> np.ndarray:
+    """Predictions of ``artifact`` on ``rows``, computed in a child process.
 
-    The parse runs in a child process (:mod:`forecasting.artifact_check`): LightGBM
-    aborts the process on some malformed texts, and that must not take down a
-    training task or a serving worker.
+    The parse runs in :mod:`forecasting.artifact_check`: LightGBM aborts the process
+    on some malformed texts, and that must not take down a training task or a
+    serving worker. Raises :class:`ArtifactError` with the reason otherwise.
     """
     payload = json.dumps({"artifact": artifact, "rows": np.asarray(rows, dtype=float).tolist()})
     try:
@@ -75,12 +73,27 @@ def check_artifact(
             timeout=timeout_s,
         )
     except subprocess.TimeoutExpired:
-        return f"stored artifact did not load within {timeout_s:.0f} s"
+        raise ArtifactError(f"stored artifact did not load within {timeout_s:.0f} s") from None
     if child.returncode != 0:
         lines = [line for line in child.stderr.strip().splitlines() if line.strip()]
         detail = lines[-1].strip() if lines else f"exit code {child.returncode}"
-        return f"stored artifact does not load: {detail[:300]}"
-    predictions = np.asarray(json.loads(child.stdout), dtype=float)
-    if predictions.shape != expected.shape or not np.allclose(predictions, expected, rtol=1e-9, atol=1e-9):
+        raise ArtifactError(f"stored artifact does not load: {detail[:300]}")
+    return np.asarray(json.loads(child.stdout), dtype=float)
+
+
+def same_predictions(a: np.ndarray, b: np.ndarray) -> bool:
+    """The one tolerance for "this artifact predicts what the trained booster predicted"."""
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=1e-9))
+
+
+def check_artifact(
+    artifact: str, rows: np.ndarray, expected: np.ndarray, timeout_s: float = 300
+) -> str | None:
+    """Why ``artifact`` is unusable, or None if it parses and predicts ``expected`` on ``rows``."""
+    try:
+        predictions = probe_artifact(artifact, rows, timeout_s)
+    except ArtifactError as exc:
+        return str(exc)
+    if not same_predictions(predictions, np.asarray(expected, dtype=float)):
         return "stored artifact predicts differently from the trained model"
     return None

@@ -9,19 +9,72 @@ since), through the same code that built the training matrix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
 from forecasting.configs import preprocessing_params
 from forecasting.dataset import Dataset, load_dataset, supplied_dataset
-from forecasting.errors import Conflict
-from forecasting.estimator import load_booster, predict_latest
-from forecasting.features import make_panel
+from forecasting.errors import ArtifactError, Conflict, NotFound
+from forecasting.estimator import load_booster, predict_latest, probe_artifact, same_predictions
+from forecasting.features import build_latest, feature_columns, make_panel
+from forecasting.models import DataConfigSeries, MLModel, TimeSeries, TSVersion, is_current, served_versions
 from forecasting.registry import ServedVersion, served_version
 from forecasting.tables import reported
+
+
+@dataclass(frozen=True)
+class ForecastKey:
+    """What a forecast depends on: the served model version and the current data versions."""
+
+    model: str
+    version_id: int | None
+    data_versions: tuple[tuple[str, int | None], ...]
+
+
+def forecast_key(conn: Connection, model: str) -> ForecastKey:
+    """The key of ``model``'s forecast now, in one SELECT (no artifact, no values).
+
+    A service compares it with the key of the forecast it holds: equal keys mean
+    the held forecast is still the one :func:`forecast` would compute.
+    """
+    served = served_versions()
+    rows = conn.execute(
+        select(MLModel.name, served.c.version_id, TimeSeries.name.label("series"), TSVersion.id.label("data"))
+        .select_from(MLModel)
+        .outerjoin(served, served.c.model_id == MLModel.id)
+        .outerjoin(DataConfigSeries, DataConfigSeries.data_config_id == MLModel.data_config_id)
+        .outerjoin(TimeSeries, TimeSeries.id == DataConfigSeries.timeseries_id)
+        .outerjoin(TSVersion, (TSVersion.timeseries_id == TimeSeries.id) & is_current())
+        .where(MLModel.name == model)
+        .order_by(TimeSeries.name)
+    ).all()
+    if not rows:
+        raise NotFound(f"unknown model: {model}")
+    versions = tuple((row.series, row.data) for row in rows if row.series is not None)
+    return ForecastKey(model, rows[0].version_id, versions)
+
+
+def checked_booster(version: ServedVersion, data: Dataset) -> lightgbm.Booster:
+    """The version's booster, loaded in this process only once a child process has used it.
+
+    LightGBM can abort the whole process on a malformed model text, so a long-lived
+    process (a serving worker) parses a version first in a child, on the rows it is
+    about to predict, then loads it itself and requires the same predictions.
+    Raises :class:`ArtifactError` if the version is unusable.
+    """
+    params = preprocessing_params(version.meta["preprocessing"])
+    panel = make_panel(version_data(version, data))
+    latest = build_latest(panel, params)
+    rows = latest[feature_columns(params, panel.feature_names)].to_numpy(dtype=float)
+    expected = probe_artifact(version.artifact, rows)
+    booster = load_booster(version.artifact)
+    if not same_predictions(booster.predict(rows) if len(rows) else expected[:0], expected):
+        raise ArtifactError(f"model {version.model!r} version {version.version_id} predicts inconsistently")
+    return booster
 
 
 def version_data(version: ServedVersion, data: Dataset) -> Dataset:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,9 +51,9 @@ from sqlalchemy import (
 
 from forecasting.db import is_postgres, writing
 from forecasting.digest import row_hashes
-from forecasting.errors import ForecastingError
+from forecasting.errors import ForecastingError, SourceError
 from forecasting.models import TimeSeries, TSValue, TSVersion, is_current, utcnow
-from forecasting.series import series_specs
+from forecasting.series import insert_series, new_series_spec, series_specs
 from forecasting.sources import DataSource, SeriesSpec, clean_download, get_source
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,16 @@ def store(
     engine: Engine, specs: Sequence[SeriesSpec], downloads: Mapping[str, pd.DataFrame]
 ) -> list[RefreshResult]:
     """Apply the version-detection contract to clean downloads, atomically."""
+    if not any(spec.name in downloads for spec in specs):
+        return []
+    with writing(engine) as conn:
+        return store_in(conn, specs, downloads)
+
+
+def store_in(
+    conn: Connection, specs: Sequence[SeriesSpec], downloads: Mapping[str, pd.DataFrame]
+) -> list[RefreshResult]:
+    """:func:`store` inside the caller's write transaction."""
     ids = {spec.name: spec.id for spec in specs if spec.name in downloads}
     if not ids:
         return []
@@ -131,22 +142,43 @@ def store(
     data = pd.concat(frames, ignore_index=True)
     data["series_id"] = np.repeat(list(ids.values()), [len(frame) for frame in frames])
     data["hash"] = row_hashes(data["time"], data["value"])
-    with writing(engine) as conn:
-        current = _lock_current(conn, list(names))
-        gone = [
-            RefreshResult(names[i], "error", error=f"series {names[i]!r} was deleted during the refresh")
-            for i in names
-            if i not in current.index
-        ]
-        data = data[data["series_id"].isin(current.index)]
-        plan, write = _decide(conn, data, current)
-        version_ids = _write(conn, data[write], plan) if write.any() else {}
+    current = _lock_current(conn, list(names))
+    gone = [
+        RefreshResult(names[i], "error", error=f"series {names[i]!r} was deleted during the refresh")
+        for i in names
+        if i not in current.index
+    ]
+    data = data[data["series_id"].isin(current.index)]
+    plan, write = _decide(conn, data, current)
+    version_ids = _write(conn, data[write], plan) if write.any() else {}
     current_ids = plan["version_id"].astype("Int64").to_dict() | version_ids
     results = [
         RefreshResult(names[series_id], outcome, int(current_ids[series_id]), int(rows))
         for series_id, outcome, rows in zip(plan.index, plan["outcome"], plan["write_rows"])
     ]
     return results + gone
+
+
+def add_and_download(
+    engine: Engine,
+    name: str,
+    source: str,
+    params: Mapping[str, Any],
+    *,
+    sources: Mapping[str, DataSource] | None = None,
+) -> RefreshResult:
+    """Define a series and store its first version in one transaction.
+
+    The download happens first; if it fails, nothing is created (the seed created
+    the series and then downloaded, leaving an empty series behind on failure).
+    """
+    spec = new_series_spec(name, source, params)
+    downloads, failures = download([spec], sources=sources)
+    if failures:
+        raise SourceError(name, failures[0].error or "download failed")
+    with writing(engine) as conn:
+        created = insert_series(conn, spec)
+        return store_in(conn, [created], downloads)[0]
 
 
 def _lock_current(conn: Connection, series_ids: list[int]) -> pd.DataFrame:

@@ -36,17 +36,29 @@ def validate_name(kind: str, name: str) -> str:
     return name
 
 
+def new_series_spec(name: str, source: str, params: Mapping[str, Any]) -> SeriesSpec:
+    """A series definition, its name checked and its params validated by its source."""
+    validate_name("series", name)
+    return SeriesSpec(name=name, source=source, params=get_source(source).validate_params(name, params))
+
+
+def insert_series(conn: Connection, spec: SeriesSpec) -> SeriesSpec:
+    """Insert ``spec`` in the caller's transaction; an existing name is a conflict."""
+    if conn.scalar(select(TimeSeries.id).where(TimeSeries.name == spec.name)) is not None:
+        raise Conflict(f"series {spec.name!r} already exists")
+    series_id = conn.scalar(
+        insert(TimeSeries)
+        .values(name=spec.name, source=spec.source, params=spec.params)
+        .returning(TimeSeries.id)
+    )
+    return SeriesSpec(name=spec.name, source=spec.source, params=spec.params, id=series_id)
+
+
 def add_series(engine: Engine, name: str, source: str, params: Mapping[str, Any]) -> SeriesSpec:
     """Define a series; the source validates and normalises its params first."""
-    validate_name("series", name)
-    clean = get_source(source).validate_params(name, params)
+    spec = new_series_spec(name, source, params)
     with writing(engine) as conn:
-        if conn.scalar(select(TimeSeries.id).where(TimeSeries.name == name)) is not None:
-            raise Conflict(f"series {name!r} already exists")
-        series_id = conn.scalar(
-            insert(TimeSeries).values(name=name, source=source, params=clean).returning(TimeSeries.id)
-        )
-    return SeriesSpec(name=name, source=source, params=clean, id=series_id)
+        return insert_series(conn, spec)
 
 
 def delete_series(engine: Engine, name: str) -> None:
