@@ -227,7 +227,7 @@ def values(ctx: click.Context, name: str, version_id: int | None, as_json: bool)
     """Print the values of the series NAME."""
     engine = _engine(ctx)
     with engine.connect() as conn:
-        frame = version_values(conn, name, version_id)
+        _, frame = version_values(conn, name, version_id)
     rows = frame.to_dict("records")
     if as_json:
         _print_json(rows)

@@ -108,8 +108,8 @@ def served_version(conn: Connection, model: str) -> ServedVersion:
     return ServedVersion(row.name, row.data_config_id, row.id, row.created_at, row.artifact, row.meta)
 
 
-def models_overview(conn: Connection) -> list[dict[str, Any]]:
-    """Every model with its configs, served version, that version's MASE and version count; one SELECT."""
+def models_overview(conn: Connection, name: str | None = None) -> list[dict[str, Any]]:
+    """Every model (or the one named): configs, served version, its MASE, version count; one SELECT."""
     served = served_versions()
     version = MLModelVersion.__table__.alias("served_version")
     counts = (
@@ -117,7 +117,7 @@ def models_overview(conn: Connection) -> list[dict[str, Any]]:
         .group_by(MLModelVersion.model_id)
         .subquery()
     )
-    rows = conn.execute(
+    stmt = (
         models_with_configs()
         .add_columns(
             served.c.version_id.label("served_version"),
@@ -129,7 +129,12 @@ def models_overview(conn: Connection) -> list[dict[str, Any]]:
         .outerjoin(version, version.c.id == served.c.version_id)
         .outerjoin(counts, counts.c.model_id == MLModel.id)
         .order_by(MLModel.name)
-    ).all()
+    )
+    if name is not None:
+        stmt = stmt.where(MLModel.name == name)
+    rows = conn.execute(stmt).all()
+    if name is not None and not rows:
+        raise NotFound(f"unknown model: {name}")
     return [{k: v for k, v in row._asdict().items() if k != "id"} for row in rows]
 
 
@@ -167,3 +172,29 @@ def model_versions(conn: Connection, model: str) -> list[dict[str, Any]]:
         for row in rows
         if row.id is not None
     ]
+
+
+def version_record(conn: Connection, model: str, version_id: int | None = None) -> dict[str, Any]:
+    """One version of ``model`` (its served one by default) without the artifact; one SELECT."""
+    served = served_versions()
+    wanted = served.c.version_id if version_id is None else version_id
+    row = conn.execute(
+        select(
+            MLModel.id.label("model_id"),
+            MLModelVersion.id,
+            MLModelVersion.created_at,
+            MLModelVersion.status,
+            MLModelVersion.meta.label("meta"),
+        )
+        .select_from(MLModel)
+        .outerjoin(served, served.c.model_id == MLModel.id)
+        .outerjoin(MLModelVersion, (MLModelVersion.model_id == MLModel.id) & (MLModelVersion.id == wanted))
+        .where(MLModel.name == model)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"unknown model: {model}")
+    if row.id is None:
+        if version_id is None:
+            raise NotFound(f"model {model!r} has no ready version yet: run `forecasting train {model}`")
+        raise NotFound(f"model {model!r} has no version {version_id}")
+    return {"id": row.id, "created_at": row.created_at, "status": row.status, "meta": row.meta}

@@ -89,8 +89,8 @@ def series_specs(conn: Connection, names: Sequence[str] | None = None) -> list[S
     return [SeriesSpec(name=r.name, source=r.source, params=r.params, id=r.id) for r in rows]
 
 
-def series_overview(conn: Connection) -> list[dict[str, Any]]:
-    """Every series with its current version's statistics and version count, one SELECT."""
+def series_overview(conn: Connection, name: str | None = None) -> list[dict[str, Any]]:
+    """Every series (or the one named): current version statistics and version count; one SELECT."""
     current = aliased(TSVersion)
     counts = (
         select(TSVersion.timeseries_id, func.count().label("n_versions"))
@@ -113,7 +113,11 @@ def series_overview(conn: Connection) -> list[dict[str, Any]]:
         .outerjoin(counts, counts.c.timeseries_id == TimeSeries.id)
         .order_by(TimeSeries.name)
     )
+    if name is not None:
+        stmt = stmt.where(TimeSeries.name == name)
     rows = conn.execute(stmt).all()
+    if name is not None and not rows:
+        raise NotFound(f"unknown series: {name}")
     synthetic = {source: get_source(source).synthetic for source in {row.source for row in rows}}
     return [
         {**row._asdict(), "synthetic": synthetic[row.source], "n_values": row.n_values or 0} for row in rows
@@ -131,8 +135,8 @@ def list_versions(conn: Connection, name: str) -> list[dict[str, Any]]:
     return [row._asdict() for row in rows]
 
 
-def version_values(conn: Connection, name: str, version_id: int | None = None) -> pd.DataFrame:
-    """The ``time, value`` rows of a version of a series (its current one by default)."""
+def version_values(conn: Connection, name: str, version_id: int | None = None) -> tuple[int, pd.DataFrame]:
+    """The id and ``time, value`` rows of a version of a series (its current one by default)."""
     series_id = _series_id(conn, name)
     version = select(TSVersion.id).where(TSVersion.timeseries_id == series_id)
     version = version.where(is_current()) if version_id is None else version.where(TSVersion.id == version_id)
@@ -144,7 +148,7 @@ def version_values(conn: Connection, name: str, version_id: int | None = None) -
     rows = conn.execute(
         select(TSValue.time, TSValue.value).where(TSValue.version_id == found).order_by(TSValue.time)
     ).all()
-    return pd.DataFrame(rows, columns=["time", "value"])
+    return found, pd.DataFrame(rows, columns=["time", "value"])
 
 
 def _series_id(conn: Connection, name: str) -> int:

@@ -53,7 +53,7 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
 
 def current_values(engine: Engine, name: str) -> list[tuple[str, float]]:
     with engine.connect() as conn:
-        frame = version_values(conn, name)
+        _, frame = version_values(conn, name)
     return [(t.strftime("%Y-%m-%d"), v) for t, v in zip(pd.to_datetime(frame["time"]), frame["value"])]
 
 

@@ -1,0 +1,43 @@
+"""The forecasting web service: REST API, cached predictions, forecast pages.
+
+``create_app()`` builds everything from the environment (:mod:`serving.settings`);
+nothing is created at import. Runs without Airflow installed.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from serving.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The WSGI app: ``gunicorn 'serving:create_app()'`` or ``forecasting serve``."""
+    from forecasting.db import make_engine
+    from serving import airflow_runs, api_configs, api_models, api_series, errors, health, openapi, pages
+    from serving.auth import protect_writes
+    from serving.cache import ForecastCache
+    from serving.jsonio import JSONProvider
+    from serving.metrics import Metrics
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.json = JSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    engine = make_engine(settings.database_url)
+    metrics = Metrics()
+    app.extensions["forecasting"] = {
+        "settings": settings,
+        "engine": engine,
+        "cache": ForecastCache(engine, settings.cache_ttl_s, on_served=metrics.served_version),
+        "airflow": airflow_runs.client(settings),
+        "metrics": metrics,
+    }
+    errors.register(app)
+    metrics.register(app)
+    for module in (api_series, api_configs, api_models):
+        module.bp.before_request(protect_writes)
+        app.register_blueprint(module.bp, url_prefix="/api")
+    for module in (health, openapi, pages):
+        app.register_blueprint(module.bp)
+    return app

@@ -1,0 +1,185 @@
+"""Forecasts held per worker, reloaded in the background when the database moves on.
+
+A worker holds, per model, the served version's booster and the forecast it gives
+on the current data, keyed by (model version, data versions)
+(:class:`forecasting.inference.ForecastKey`). Requests are answered from what is
+held; once the entry is older than the TTL, the next request starts a check in a
+background thread (stale-while-revalidate), so a new model version or new data is
+served within the TTL plus the load time, and never makes a request wait.
+
+A new version is parsed in a child process first (:func:`checked_booster`): one
+that fails to load is remembered and never replaces the version being served.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import lightgbm
+import pandas as pd
+from sqlalchemy import Engine
+
+from forecasting.dataset import Dataset, load_dataset, supplied_dataset
+from forecasting.errors import ArtifactError, NotFound
+from forecasting.inference import ForecastKey, checked_booster, compute_forecast, forecast_key, version_data
+from forecasting.registry import ServedVersion, served_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a worker serves for one model."""
+
+    key: ForecastKey  # the database's key when last checked
+    version: ServedVersion  # the version served: the key's, unless that one failed to load
+    booster: lightgbm.Booster
+    document: dict[str, Any]
+    body: bytes  # ``document`` as JSON, encoded once
+    checked_at: float  # time.monotonic() of the last check against the database
+
+
+class ForecastCache:
+    """Per-process cache of boosters and forecasts; thread-safe for gthread workers."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        ttl_s: float,
+        *,
+        on_served: Callable[[str, int], None] | None = None,
+    ):
+        self.engine = engine
+        self.ttl_s = ttl_s
+        self._on_served = on_served
+        self._held: dict[str, Held] = {}
+        self._failed: dict[tuple[str, int], str] = {}
+        self._loading: dict[str, threading.Lock] = {}
+        self._checking: set[str] = set()
+        self._guard = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = os.getpid()
+
+    def get(self, model: str) -> Held:
+        """The held forecast of ``model``; the first request of a worker loads it."""
+        held = self._held.get(model)
+        if held is None:
+            with self._lock_for(model):
+                held = self._held.get(model) or self._load(model, None)
+        elif time.monotonic() - held.checked_at >= self.ttl_s:
+            self._check_later(model)
+        return held
+
+    def what_if(self, model: str, history: pd.DataFrame) -> dict[str, Any]:
+        """A forecast on supplied history with the held booster (computed, never cached)."""
+        held = self.get(model)
+        with self.engine.connect() as conn:
+            data = load_dataset(conn, held.version.data_config_id)
+        data = supplied_dataset(data, history)
+        return compute_forecast(held.booster, held.version, version_data(held.version, data))
+
+    def status(self) -> dict[str, Any]:
+        """What this worker serves and which versions it refused, for /readyz."""
+        return {
+            "held": {
+                model: {
+                    "model_version": held.version.version_id,
+                    "newest_ready_version": held.key.version_id,
+                    "age_s": round(time.monotonic() - held.checked_at, 3),
+                }
+                for model, held in sorted(self._held.items())
+            },
+            "refused_versions": [
+                {"model": model, "version": version, "reason": reason}
+                for (model, version), reason in sorted(self._failed.items())
+            ],
+        }
+
+    def _lock_for(self, model: str) -> threading.Lock:
+        with self._guard:
+            return self._loading.setdefault(model, threading.Lock())
+
+    def _check_later(self, model: str) -> None:
+        with self._guard:
+            if model in self._checking:
+                return
+            self._checking.add(model)
+            if self._executor is None or self._pid != os.getpid():  # a forked worker needs its own thread
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecast-cache")
+                self._pid = os.getpid()
+            self._executor.submit(self._check, model)
+
+    def _check(self, model: str) -> None:
+        try:
+            with self._lock_for(model):
+                self._load(model, self._held.get(model))
+        except NotFound:
+            self._held.pop(model, None)  # the model or its last ready version is gone
+        except Exception:
+            log.exception("checking model %r failed; still serving what is held", model)
+            held = self._held.get(model)
+            if held is not None:  # try again after another TTL, not on every request
+                self._held[model] = replace(held, checked_at=time.monotonic())
+        finally:
+            with self._guard:
+                self._checking.discard(model)
+
+    def _load(self, model: str, held: Held | None) -> Held:
+        """Compare the database's key with ``held``'s; load and compute only what changed."""
+        started = time.monotonic()
+        with self.engine.connect() as conn:
+            key = forecast_key(conn, model)
+            if held is not None and key == held.key:
+                fresh = replace(held, checked_at=started)
+                self._held[model] = fresh
+                return fresh
+            if key.version_id is None:
+                raise NotFound(f"model {model!r} has no ready version yet: run `forecasting train {model}`")
+            keep = held is not None and (
+                held.version.version_id == key.version_id or (model, key.version_id) in self._failed
+            )
+            version = held.version if keep else served_version(conn, model)
+            data = load_dataset(conn, version.data_config_id)
+        booster = held.booster if keep else None
+        if booster is None:
+            booster, version = self._new_booster(model, version, data, held)
+        document = compute_forecast(booster, version, version_data(version, data))
+        fresh = Held(key, version, booster, document, json.dumps(document).encode(), started)
+        self._held[model] = fresh
+        if self._on_served:
+            self._on_served(model, version.version_id)
+        log.info(
+            "model %r: serving version %s on data versions %s",
+            model,
+            version.version_id,
+            document["data_versions"],
+        )
+        return fresh
+
+    def _new_booster(
+        self, model: str, version: ServedVersion, data: Dataset, held: Held | None
+    ) -> tuple[lightgbm.Booster, ServedVersion]:
+        try:
+            return checked_booster(version, data), version
+        except ArtifactError as exc:
+            self._failed[(model, version.version_id)] = str(exc)
+            if held is None:
+                raise ArtifactError(
+                    f"model {model!r} version {version.version_id} cannot be served: {exc}"
+                ) from None
+            log.error(
+                "model %r version %s refused (%s); still serving version %s",
+                model,
+                version.version_id,
+                exc,
+                held.version.version_id,
+            )
+            return held.booster, held.version

@@ -1,0 +1,76 @@
+"""Every error is JSON ``{"error": "..."}`` with the right status, on every route."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from forecasting.errors import (
+    ArtifactError,
+    Conflict,
+    DatabaseNotReady,
+    ForecastingError,
+    InvalidInput,
+    NotFound,
+    SourceError,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    NotFound: 404,
+    InvalidInput: 400,
+    Conflict: 409,
+    SourceError: 502,
+    ArtifactError: 503,
+    DatabaseNotReady: 503,
+}
+
+
+class UpstreamError(Exception):
+    """A service we call (Airflow's API) failed; answered with 502."""
+
+
+def status_of(exc: ForecastingError) -> int:
+    return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+
+
+def error(message: str, status: int, **extra):
+    response = jsonify({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ForecastingError)
+    def domain(exc: ForecastingError):
+        return error(str(exc), status_of(exc))
+
+    @app.errorhandler(UpstreamError)
+    def upstream(exc: UpstreamError):
+        return error(str(exc), 502)
+
+    @app.errorhandler(HTTPException)
+    def http(exc: HTTPException):
+        response = error(exc.description or exc.name, exc.code or 500)
+        for key, value in exc.get_headers():
+            if key.lower() not in ("content-type", "content-length"):
+                response.headers[key] = value
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def database(exc: DBAPIError):
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            detail = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else ""
+            log.warning("database unavailable: %s", detail)
+            return error(f"database unavailable: {detail}", 503)
+        log.exception("database error")
+        return error("internal database error", 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error(f"internal error: {type(exc).__name__}", 500)

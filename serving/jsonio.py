@@ -1,0 +1,57 @@
+"""JSON in and out: ISO dates, NumPy scalars as numbers, request bodies checked once."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+from flask import request
+from flask.json.provider import DefaultJSONProvider
+
+from forecasting.errors import InvalidInput
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's provider with ISO 8601 dates (not HTTP dates) and keys in the order built."""
+
+    sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, date):
+            return o.isoformat()
+        if isinstance(o, np.generic):
+            return o.item()
+        return DefaultJSONProvider.default(o)
+
+
+def body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what was wrong with it."""
+    if not request.data:
+        raise InvalidInput("the request needs a JSON object body")
+    payload = request.get_json(force=True, silent=True)
+    if payload is None:
+        raise InvalidInput("the request body is not valid JSON")
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"the request body must be a JSON object, not {type(payload).__name__}")
+    return payload
+
+
+def optional_body() -> dict[str, Any]:
+    """Like :func:`body`, but an empty body is an empty object."""
+    return body() if request.data else {}
+
+
+def field(payload: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    """``payload[key]`` of type ``kind``; missing is an error unless a default is given."""
+    if key not in payload:
+        if default is ...:
+            raise InvalidInput(f"missing field {key!r}")
+        return default
+    value = payload[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise InvalidInput(f"field {key!r} must be {names}, got {value!r}")
+    return value

@@ -1,0 +1,5 @@
+"""Forecast pages: placeholder."""
+
+from flask import Blueprint
+
+bp = Blueprint("pages", __name__)
