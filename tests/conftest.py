@@ -95,3 +95,49 @@ def run(engine: Engine):
         return CliRunner().invoke(cli, ["--database-url", url, *args], catch_exceptions=False)
 
     return invoke
+
+
+SAMPLE_YAML = REPO / "examples" / "sample.yaml"
+SAMPLE_MODEL = "sample-forecast"
+API_TOKEN = "test-token"
+
+
+def serve_sample(engine: Engine, *, windows: int = 2) -> Engine:
+    """Apply ``examples/sample.yaml``, download its series and train its model once."""
+    from forecasting.apply import apply_file
+    from forecasting.refresh import refresh
+    from forecasting.training import train_model
+
+    apply_file(engine, SAMPLE_YAML)
+    refresh(engine)
+    train_model(engine, SAMPLE_MODEL, windows=windows)
+    return engine
+
+
+@pytest.fixture
+def served(engine: Engine) -> Engine:
+    """A store on each backend with the sample model trained and ready to serve."""
+    return serve_sample(engine)
+
+
+@pytest.fixture
+def app_for():
+    """Build the Flask app on a store, with the test token (override settings as keywords)."""
+    from serving import create_app
+    from serving.settings import Settings
+
+    def build(engine: Engine, **overrides):
+        settings = Settings(
+            database_url=engine.url.render_as_string(hide_password=False),
+            api_token=API_TOKEN,
+            **overrides,
+        )
+        return create_app(settings)
+
+    return build
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    """Headers that authorise a write."""
+    return {"Authorization": f"Bearer {API_TOKEN}"}
