@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PEER_VENV := .venv-bench
 PEER_STAMP := $(PEER_VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo serve test lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,14 +36,21 @@ demo: $(STAMP)
 	@echo "  $(BIN)/forecasting model-versions $(MODEL)   every trained version"
 	@echo "  $(BIN)/forecasting predict $(MODEL) --json   the forecast as JSON"
 	@echo "  $(BIN)/forecasting features $(MODEL) --output var/features.csv   the training matrix"
+	@echo "  make serve                                          the service: http://127.0.0.1:8000/"
 	@echo "  edit examples/$(SOURCE).yaml, then run make demo again"
+
+# The forecasting service on the embedded store, under gunicorn (run `make demo` first for a model).
+# http://127.0.0.1:8000/ lists the models; writes need FORECASTING_API_TOKEN set.
+serve: $(STAMP)
+	$(BIN)/forecasting db upgrade
+	$(BIN)/gunicorn -c serving/gunicorn.conf.py 'serving:create_app()'
 
 test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check forecasting tests bench
-	$(BIN)/ruff format --check forecasting tests bench
+	$(BIN)/ruff check forecasting serving tests bench
+	$(BIN)/ruff format --check forecasting serving tests bench
 
 $(PEER_STAMP): bench/requirements-peer.txt
 	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, make_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/forecasting.db"
 SQLITE_BUSY_TIMEOUT_S = 60
+POSTGRES_CONNECT_TIMEOUT_S = 10  # an unreachable server fails a request in seconds, not minutes
 
 
 def database_url(override: str | None = None) -> str:
@@ -35,7 +36,9 @@ def make_engine(url: str | URL | None = None) -> Engine:
     """An engine for the store at ``url`` (see :func:`database_url` for the default)."""
     parsed = normalise_url(url if url is not None else database_url())
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(
+            parsed, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
