@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -411,6 +412,34 @@ def model_versions_command(ctx: click.Context, model: str, as_json: bool) -> Non
         [{k: v for k, v in row.items() if k != "data_versions"} for row in rows],
         empty=f"model {model} has no versions yet: run `forecasting train {model}`",
     )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Port.")
+@click.option("--debug", is_flag=True, help="Reload on code changes and show tracebacks in the browser.")
+@database_option
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, debug: bool) -> None:
+    """Run the web service with Flask's development server (production: gunicorn, see serving/).
+
+    Reads the service's settings from the environment, like gunicorn does.
+    """
+    try:
+        from serving import create_app
+        from serving.settings import Settings
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] in ("serving", "forecasting"):
+            raise
+        raise click.ClickException(
+            f"the service needs the serving requirements ({exc.name} is not installed): "
+            "pip install -r requirements-serving.txt"
+        ) from None
+    settings = Settings.from_env()
+    url = ctx.find_root().meta.get("database_url")
+    if url:
+        settings = replace(settings, database_url=url)
+    create_app(settings).run(host=host, port=port, debug=debug)
 
 
 def _note_synthetic(engine: Engine, names: Sequence[str]) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL, make_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/forecasting.db"
 SQLITE_BUSY_TIMEOUT_S = 60
-POSTGRES_CONNECT_TIMEOUT_S = 10  # an unreachable server fails a request in seconds, not minutes
+POSTGRES_CONNECT_TIMEOUT_S = 5  # an unreachable server fails a request in seconds, not minutes
 
 
 def database_url(override: str | None = None) -> str:

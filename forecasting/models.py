@@ -87,6 +87,14 @@ class TSVersion(Base):
     timeseries: Mapped[TimeSeries] = relationship(back_populates="versions")
 
 
+MAX_ID = 2**63 - 1  # ids are BIGINT on Postgres and INTEGER (64-bit) on SQLite
+
+
+def possible_id(value: int) -> bool:
+    """Whether ``value`` can be a row id at all; larger numbers overflow the database driver."""
+    return 0 < value <= MAX_ID
+
+
 def is_current(version: type[TSVersion] = TSVersion) -> ColumnElement[bool]:
     """The current version of a series is its non-expired one."""
     return ~version.expired

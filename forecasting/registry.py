@@ -24,6 +24,7 @@ from forecasting.estimator import check_artifact
 from forecasting.models import (
     MLModel,
     MLModelVersion,
+    possible_id,
     served_versions,
 )
 
@@ -177,7 +178,10 @@ def model_versions(conn: Connection, model: str) -> list[dict[str, Any]]:
 def version_record(conn: Connection, model: str, version_id: int | None = None) -> dict[str, Any]:
     """One version of ``model`` (its served one by default) without the artifact; one SELECT."""
     served = served_versions()
-    wanted = served.c.version_id if version_id is None else version_id
+    if version_id is None:
+        wanted = served.c.version_id
+    else:  # an impossible id would overflow the driver: look up 0, which no row has
+        wanted = version_id if possible_id(version_id) else 0
     row = conn.execute(
         select(
             MLModel.id.label("model_id"),

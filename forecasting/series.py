@@ -23,6 +23,7 @@ from forecasting.models import (
     TSValue,
     TSVersion,
     is_current,
+    possible_id,
 )
 from forecasting.sources import SeriesSpec, get_source
 
@@ -138,6 +139,8 @@ def list_versions(conn: Connection, name: str) -> list[dict[str, Any]]:
 def version_values(conn: Connection, name: str, version_id: int | None = None) -> tuple[int, pd.DataFrame]:
     """The id and ``time, value`` rows of a version of a series (its current one by default)."""
     series_id = _series_id(conn, name)
+    if version_id is not None and not possible_id(version_id):
+        raise NotFound(f"series {name!r} has no version {version_id}")
     version = select(TSVersion.id).where(TSVersion.timeseries_id == series_id)
     version = version.where(is_current()) if version_id is None else version.where(TSVersion.id == version_id)
     found = conn.scalar(version)

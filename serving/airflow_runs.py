@@ -20,24 +20,31 @@ class AirflowClient:
     """Obtains a JWT from ``/auth/token`` and posts to ``/api/v2/dags/{dag_id}/dagRuns``."""
 
     def __init__(self, url: str, username: str, password: str):
-        self.url = url
+        self.url = url.rstrip("/")
         self._credentials = {"username": username, "password": password}
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
-        token = self._call("post", "/auth/token", json=self._credentials)["access_token"]
+        token = self._required(self._call("post", "/auth/token", json=self._credentials), "access_token")
         run = self._call(
             "post",
             f"/api/v2/dags/{dag_id}/dagRuns",
             json={"logical_date": None, "conf": conf},
             headers={"Authorization": f"Bearer {token}"},
         )
+        run_id = self._required(run, "dag_run_id")
         return {
             "dag_id": dag_id,
-            "dag_run_id": run["dag_run_id"],
+            "dag_run_id": run_id,
             "state": run.get("state"),
             "conf": conf,
-            "url": f"{self.url}/dags/{dag_id}/runs/{run['dag_run_id']}",
+            "url": f"{self.url}/dags/{dag_id}/runs/{run_id}",
         }
+
+    @staticmethod
+    def _required(answer: Any, key: str) -> Any:
+        if not isinstance(answer, dict) or not answer.get(key):
+            raise UpstreamError(f"Airflow's answer has no {key!r}: {str(answer)[:300]}")
+        return answer[key]
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:

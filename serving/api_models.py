@@ -14,9 +14,12 @@ from forecasting.pipelines import RETRAIN_DAG_ID, RETRAIN_MODELS_PARAM
 from forecasting.registry import model_versions, models_overview, version_record
 from forecasting.training import train_model
 from serving import context
-from serving.jsonio import body, field, optional_body
+from serving.auth import protect_writes
+from serving.jsonio import body, field, optional_body, refuse_oversize_body
 
 bp = Blueprint("models", __name__)
+bp.before_request(protect_writes)  # writes need the API token (registered once, at import)
+bp.before_request(refuse_oversize_body)
 
 MAX_WINDOWS = 52
 
@@ -88,7 +91,7 @@ def predict(name: str):
 def predict_what_if(name: str):
     """A forecast with supplied history (``{"history": [{series, time, value}, ...]}``)."""
     rows = field(body(), "history", list)
-    if not rows or not all(isinstance(row, dict) for row in rows):
+    if not rows or not all(isinstance(row, dict) and isinstance(row.get("series"), str) for row in rows):
         raise InvalidInput("field 'history' must be a non-empty list of {series, time, value} objects")
     return jsonify(context.cache().what_if(name, pd.DataFrame(rows)))
 

@@ -143,6 +143,9 @@ class ForecastCache:
                 return fresh
             if key.version_id is None:
                 raise NotFound(f"model {model!r} has no ready version yet: run `forecasting train {model}`")
+            refused = self._failed.get((model, key.version_id))
+            if held is None and refused is not None:  # known bad: do not parse it again on every request
+                raise ArtifactError(f"model {model!r} version {key.version_id} cannot be served: {refused}")
             keep = held is not None and (
                 held.version.version_id == key.version_id or (model, key.version_id) in self._failed
             )

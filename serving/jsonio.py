@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from flask import request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from forecasting.errors import InvalidInput
 
@@ -30,12 +31,31 @@ def body() -> dict[str, Any]:
     """The request's JSON object, or a 400 that says what was wrong with it."""
     if not request.data:
         raise InvalidInput("the request needs a JSON object body")
-    payload = request.get_json(force=True, silent=True)
-    if payload is None:
-        raise InvalidInput("the request body is not valid JSON")
+    try:
+        payload = request.get_json(force=True)
+    except BadRequest:
+        raise InvalidInput("the request body is not valid JSON") from None
     if not isinstance(payload, dict):
-        raise InvalidInput(f"the request body must be a JSON object, not {type(payload).__name__}")
+        raise InvalidInput(f"the request body must be a JSON object, not {_json_type(payload)}")
     return payload
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {list: "an array", str: "a string"}.get(type(value), "a number")
+
+
+def refuse_oversize_body() -> None:
+    """``before_request`` hook: 413 for a body over the limit, even one the route would not read."""
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(
+            f"the request body is {request.content_length} bytes; this service accepts at most {limit} "
+            "(FORECASTING_MAX_BODY_BYTES)"
+        )
 
 
 def optional_body() -> dict[str, Any]:

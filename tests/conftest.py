@@ -77,13 +77,18 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     yield request.getfixturevalue("pg_engine")
 
 
+def empty_store(engine: Engine) -> Engine:
+    """Remove every row of the Postgres store (schema kept, ids restarted)."""
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return engine
+
+
 @pytest.fixture
 def pg_engine(postgres_engine: Engine) -> Engine:
     """The Postgres store, emptied for this test."""
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with postgres_engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return postgres_engine
+    return empty_store(postgres_engine)
 
 
 @pytest.fixture

@@ -1,0 +1,273 @@
+"""``/openapi.json`` describes every route, and the service keeps to it under schemathesis.
+
+The schema is loaded from the served endpoint of a throwaway app (the document needs
+no database); each operation then runs against its own copy of a SQLite store with
+the sample model trained, so a generated DELETE of a real object cannot starve the
+operations tested after it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from forecasting.db import make_engine
+from forecasting.migrate import upgrade
+from serving import airflow_runs, openapi
+from serving.jsonio import JSONProvider
+from tests.conftest import SAMPLE_MODEL, serve_sample
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+CONFORMANCE = CHECKS[1:]  # for the cases that provoke a documented 502 on purpose
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def _document_app() -> Flask:
+    """Only the ``/openapi.json`` blueprint: loading the schema must not build a service at import."""
+    app = Flask(__name__)
+    app.json = JSONProvider(app)
+    app.register_blueprint(openapi.bp)
+    return app
+
+
+# Training for real takes about a second (a backtest, a fit and the artifact's check in a child
+# process), and the coverage phase's boundary bodies would train ~50 times on the sample model:
+# train keeps the examples and fuzzing phases here, and test_real_objects_answer_as_documented.
+CONFIG = schemathesis.Config.from_str(
+    """
+[[operations]]
+include-path = "/api/model/{name}/train"
+phases.coverage.enabled = false
+"""
+)
+schema = schemathesis.openapi.from_wsgi("/openapi.json", _document_app(), config=CONFIG)
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with examples/sample.yaml applied, downloaded and trained, built once."""
+    path = tmp_path_factory.mktemp("openapi") / "sample.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    serve_sample(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def app(sample_store: Path, tmp_path: Path, app_for) -> Iterator[Flask]:
+    """The service on a private copy of the sample store (copying a file beats re-training)."""
+    copy = tmp_path / "store.db"
+    shutil.copyfile(sample_store, copy)
+    engine = make_engine(f"sqlite:///{copy}")
+    yield app_for(engine)
+    engine.dispose()
+
+
+def _documented() -> set[tuple[str, str]]:
+    return {
+        (path, method.upper())
+        for path, item in schema.raw_schema["paths"].items()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+
+
+def _routed(app: Flask) -> set[tuple[str, str]]:
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        routes |= {(path, method) for method in rule.methods - IGNORED_METHODS}
+    return routes
+
+
+def test_every_route_is_documented(app: Flask):
+    """Both directions: an undocumented route and a documented route that no longer exists."""
+    routed, documented = _routed(app), _documented()
+    assert sorted(routed - documented) == []
+    assert sorted(documented - routed) == []
+
+
+def test_document_is_served_and_describes_writes(app: Flask):
+    """The service serves the document schemathesis loaded; writes, and only writes, need the token."""
+    response = app.test_client().get("/openapi.json")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document == schema.raw_schema
+    assert document["openapi"].startswith("3.1")
+    assert "Authorization: Bearer" in document["info"]["description"]
+    assert "FORECASTING_API_TOKEN" in document["info"]["description"]
+    for path, method in _documented():
+        operation = document["paths"][path][method.lower()]
+        writes = method != "GET" and path.startswith("/api/")
+        assert (operation["security"] == [{"bearer": []}]) is writes, (method, path)
+        assert ("401" in operation["responses"]) is writes, (method, path)
+
+
+def test_writes_without_token_are_401_as_documented(app: Flask):
+    """The generated runs always send the token; this is the case they never make."""
+    case = schema["/api/model/{name}"]["DELETE"].Case(path_parameters={"name": SAMPLE_MODEL})
+    response = case.call_and_validate(app=app, checks=CHECKS)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "parameters", "body", "status"),
+    [
+        ("/api/model/{name}/predict", "GET", {"name": SAMPLE_MODEL}, None, 200),
+        (
+            "/api/model/{name}/predict",
+            "POST",
+            {"name": SAMPLE_MODEL},
+            {"history": [{"series": "sample-flu", "time": "2026-11-15", "value": 50.0}]},
+            200,
+        ),
+        ("/api/model/{name}/train", "POST", {"name": SAMPLE_MODEL}, {"windows": 0}, 201),
+        ("/api/model/{name}/backtest", "GET", {"name": SAMPLE_MODEL}, None, 200),
+        (
+            "/api/timeseries/{name}/versions/{version_id}/values",
+            "GET",
+            {"name": "sample-tea", "version_id": 2},
+            None,
+            200,
+        ),
+        ("/api/timeseries/{name}/update-values", "POST", {"name": "sample-tea"}, None, 200),
+        ("/api/timeseries/update-all-values", "POST", {}, None, 200),
+        ("/api/timeseries/{name}", "DELETE", {"name": "sample-tea"}, None, 409),
+        ("/api/model-config/{name}", "DELETE", {"name": "lgbm-small"}, None, 409),
+        (
+            "/api/model",
+            "POST",
+            {},
+            {"name": SAMPLE_MODEL, "ml_config": "x", "data_config": "y", "preprocessing_config": "z"},
+            409,
+        ),
+        ("/models/{name}", "GET", {"name": SAMPLE_MODEL}, None, 200),
+        ("/models/{name}", "GET", {"name": "no-such-model"}, None, 404),
+        ("/readyz", "GET", {}, None, 200),
+        ("/metrics", "GET", {}, None, 200),
+    ],
+)
+def test_real_objects_answer_as_documented(app: Flask, auth, path, method, parameters, body, status):
+    """Fuzzed names are mostly unknown (404): these reach the real sample objects."""
+    kwargs = {} if body is None else {"body": body, "media_type": "application/json"}
+    case = schema[path][method].Case(path_parameters=parameters, **kwargs)
+    response = case.call_and_validate(app=app, headers=auth, checks=CHECKS)
+    assert response.status_code == status, response.text
+
+
+def test_download_failures_answer_502_as_documented(app: Flask, auth, tmp_path: Path):
+    """A source that fails: 502 on create, and 502 with the per-series outcomes on a refresh."""
+    csv = tmp_path / "trend.csv"
+    csv.write_text("not a trends export\n")
+    create = schema["/api/timeseries"]["POST"].Case(
+        body={"name": "from-csv", "source": "csv", "params": {"path": str(csv)}},
+        media_type="application/json",
+    )
+    assert create.call_and_validate(app=app, headers=auth, checks=CONFORMANCE).status_code == 502
+    csv.write_text("time,value\n2026-11-08,40\n2026-11-15,55\n")
+    assert create.call_and_validate(app=app, headers=auth, checks=CONFORMANCE).status_code == 201
+    csv.unlink()
+    refresh = schema["/api/timeseries/{name}/update-values"]["POST"].Case(
+        path_parameters={"name": "from-csv"}
+    )
+    response = refresh.call_and_validate(app=app, headers=auth, checks=CONFORMANCE)
+    assert response.status_code == 502
+    assert response.json()["results"][0]["outcome"] == "error"
+
+
+@pytest.mark.parametrize("path", ["/api/model-config", "/api/timeseries/update-all-values"])
+def test_oversize_bodies_answer_413_as_documented(app_for, app: Flask, auth, path: str):
+    engine = make_engine(app.extensions["forecasting"]["settings"].database_url)
+    small = app_for(engine, max_body_bytes=64)
+    case = schema[path]["POST"].Case(body={"name": "x" * 100, "params": {}}, media_type="application/json")
+    assert case.call_and_validate(app=small, headers=auth, checks=CHECKS).status_code == 413
+    engine.dispose()
+
+
+class FakeAirflow:
+    """Stands in for ``requests.request`` in serving.airflow_runs: Airflow's token and DAG-run answers."""
+
+    def __init__(self, status: int = 200):
+        self.status = status
+
+    def __call__(self, method: str, url: str, **kwargs):
+        response = requests.Response()
+        response.status_code = self.status if url.endswith("/dagRuns") else 200
+        document = {"access_token": "jwt"} if url.endswith("/auth/token") else {"dag_run_id": "manual__1"}
+        response._content = json.dumps(document).encode()
+        return response
+
+
+@pytest.mark.parametrize(
+    ("path", "parameters", "body"),
+    [
+        ("/api/model/{name}/train", {"name": SAMPLE_MODEL}, {"windows": 2}),
+        ("/api/timeseries/{name}/update-values", {"name": "sample-tea"}, None),
+        ("/api/timeseries/update-all-values", {}, None),
+    ],
+)
+@pytest.mark.parametrize("airflow_status", [200, 500])
+def test_airflow_runs_answer_as_documented(
+    app_for, app: Flask, auth, monkeypatch, path, parameters, body, airflow_status
+):
+    """With Airflow configured: 202 with the DAG run, or 502 when Airflow's API fails."""
+    monkeypatch.setattr(airflow_runs.requests, "request", FakeAirflow(airflow_status))
+    engine = make_engine(app.extensions["forecasting"]["settings"].database_url)
+    airflow_app = app_for(engine, airflow_url="http://airflow", airflow_username="u", airflow_password="p")
+    kwargs = {} if body is None else {"body": body, "media_type": "application/json"}
+    case = schema[path]["POST"].Case(path_parameters=parameters, **kwargs)
+    response = case.call_and_validate(app=airflow_app, headers=auth, checks=CONFORMANCE)
+    assert response.status_code == (202 if airflow_status == 200 else 502), response.text
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/model/{SAMPLE_MODEL}/backtest?version={2**63}",
+        f"/api/model/{SAMPLE_MODEL}/backtest?version={-(2**64)}",
+        f"/api/timeseries/sample-tea/versions/{2**63}/values",
+    ],
+)
+def test_version_ids_beyond_int64_are_404(app: Flask, url: str):
+    response = app.test_client().get(url)
+    assert response.status_code == 404, response.text
+    assert "no version" in response.get_json()["error"]
+
+
+@schema.parametrize()
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_keeps_to_its_schema(case, app: Flask, auth):
+    """No 5xx; status codes, content types, headers and bodies as documented."""
+    case.call_and_validate(app=app, headers=auth, checks=CHECKS)
