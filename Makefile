@@ -61,6 +61,7 @@ $(PEER_STAMP): bench/requirements-peer.txt
 bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python bench/refresh_bench.py
 	$(BIN)/python bench/forecast_bench.py --peer-python $(PEER_VENV)/bin/python
+	$(BIN)/python bench/serving_bench.py  # needs wrk (Debian package wrk)
 
 clean:
 	rm -rf $(VENV) var
