@@ -77,6 +77,7 @@ from typing import Any
 import lightgbm
 import numpy as np
 import pandas as pd
+from reporting import cpu_model, table
 
 from forecasting.backtest import BacktestResult, backtest
 from forecasting.configs import PreprocessingParams, preprocessing_params
@@ -423,23 +424,6 @@ def same_baselines(runs: dict[str, pd.DataFrame]) -> None:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
-
-    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
 def verdict(ok: bool) -> str:
