@@ -10,6 +10,8 @@ from flask import Flask
 
 from serving.settings import Settings
 
+__all__ = ["close", "create_app"]
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI app: ``gunicorn 'serving:create_app()'`` or ``forecasting serve``."""
@@ -39,3 +41,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (health, openapi, pages):
         app.register_blueprint(module.bp)
     return app
+
+
+def close(app: Flask) -> None:
+    """Let background checks finish and close the database pool (a worker exits, a test ends)."""
+    shared = app.extensions["forecasting"]
+    shared["cache"].close()
+    shared["engine"].dispose()

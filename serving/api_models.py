@@ -75,6 +75,7 @@ def train(name: str):
     if airflow:
         return jsonify(airflow.trigger(RETRAIN_DAG_ID, {RETRAIN_MODELS_PARAM: [name]})), 202
     result = train_model(context.engine(), name, windows=windows, gate=gate)
+    context.cache().expire(name)  # this worker serves it from the next request; others within the TTL
     return jsonify(result.as_dict()), 201
 
 

@@ -86,9 +86,23 @@ class ForecastCache:
         data = supplied_dataset(data, history)
         return compute_forecast(held.booster, held.version, version_data(held.version, data))
 
+    def expire(self, model: str) -> None:
+        """Check ``model`` against the database on its next request (this worker trained it)."""
+        held = self._held.get(model)
+        if held is not None:
+            self._held[model] = replace(held, checked_at=float("-inf"))
+
+    def close(self) -> None:
+        """Wait for a background check still running; used when a worker or a test ends."""
+        with self._guard:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
     def status(self) -> dict[str, Any]:
         """What this worker serves and which versions it refused, for /readyz."""
         return {
+            "pid": os.getpid(),
             "held": {
                 model: {
                     "model_version": held.version.version_id,

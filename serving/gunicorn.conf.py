@@ -66,3 +66,12 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     if os.environ.get(_TEMPORARY_METRICS_DIR):
         shutil.rmtree(os.environ[_TEMPORARY_METRICS_DIR], ignore_errors=True)
+
+
+def worker_exit(server, worker) -> None:
+    """A stopping worker lets a background cache check finish and closes its database pool."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None and "forecasting" in getattr(app, "extensions", {}):
+        from serving import close
+
+        close(app)

@@ -126,20 +126,37 @@ def served(engine: Engine) -> Engine:
 
 
 @pytest.fixture
-def app_for():
-    """Build the Flask app on a store, with the test token (override settings as keywords)."""
-    from serving import create_app
+def app_for() -> Iterator:
+    """Build the Flask app on a store, with the test token (override settings as keywords).
+
+    Every app built is closed after the test: background cache checks finish before
+    the store they read is emptied, and the app's connection pool is disposed.
+    """
+    from serving import close, create_app
     from serving.settings import Settings
 
-    def build(engine: Engine, **overrides):
-        settings = Settings(
-            database_url=engine.url.render_as_string(hide_password=False),
-            api_token=API_TOKEN,
-            **overrides,
-        )
-        return create_app(settings)
+    built = []
 
-    return build
+    def build(engine: Engine, **overrides):
+        settings = {"database_url": engine.url.render_as_string(hide_password=False), "api_token": API_TOKEN}
+        app = create_app(Settings(**{**settings, **overrides}))
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        close(app)
+
+
+@pytest.fixture
+def app(engine: Engine, app_for):
+    """The app on the test's store (each backend), with the test token."""
+    return app_for(engine)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 @pytest.fixture

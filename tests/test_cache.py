@@ -1,0 +1,176 @@
+"""Cached predictions: computed once, reloaded when the model or the data move on; health and metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import insert, select
+
+from forecasting.apply import apply_document
+from forecasting.db import make_engine, writing
+from forecasting.models import MLModelVersion, utcnow
+from tests.conftest import SAMPLE_MODEL
+from tests.store_checks import statements
+
+PREDICT = f"/api/model/{SAMPLE_MODEL}/predict"
+
+
+def poll(client, url: str, until: Callable, tries: int = 120, pause_s: float = 0.25):
+    """GET ``url`` until ``until(response)``: the cache reloads in a background thread."""
+    for _ in range(tries):
+        response = client.get(url)
+        assert response.status_code == 200, response.get_json()
+        if until(response):
+            return response
+        time.sleep(pause_s)
+    raise AssertionError(f"{url} never satisfied the condition; last answer: {response.get_json()}")
+
+
+def test_a_second_predict_within_the_ttl_runs_no_statement(served, app_for):
+    app = app_for(served)
+    client = app.test_client()
+    first = client.get(PREDICT)
+    assert first.status_code == 200
+
+    with statements(app.extensions["forecasting"]["engine"]) as seen:
+        second = client.get(PREDICT)
+
+    assert seen == []
+    assert second.status_code == 200
+    assert second.data == first.data
+    assert second.headers["X-Model-Version"] == first.headers["X-Model-Version"] == "1"
+
+
+def test_with_zero_ttl_a_version_trained_in_between_is_served(served, app_for, auth):
+    client = app_for(served, cache_ttl_s=0).test_client()
+    assert client.get(PREDICT).get_json()["model_version"] == 1
+
+    trained = client.post(f"/api/model/{SAMPLE_MODEL}/train", json={"windows": 0}, headers=auth)
+    assert trained.status_code == 201
+    new = trained.get_json()["version_id"]
+    assert new != 1
+
+    response = poll(client, PREDICT, lambda r: r.get_json()["model_version"] == new)
+
+    assert response.headers["X-Model-Version"] == str(new)
+    assert f'forecasting_served_model_version{{model="{SAMPLE_MODEL}"}} {float(new)}' in client.get(
+        "/metrics"
+    ).get_data(as_text=True)
+
+
+def test_a_version_with_a_corrupt_artifact_does_not_replace_the_served_one(served, app_for):
+    client = app_for(served, cache_ttl_s=0).test_client()
+    before = client.get(PREDICT).get_json()
+    with writing(served) as conn:
+        good = conn.execute(
+            select(MLModelVersion.model_id, MLModelVersion.artifact, MLModelVersion.meta.label("meta")).where(
+                MLModelVersion.id == before["model_version"]
+            )
+        ).one()
+        corrupt = conn.scalar(
+            insert(MLModelVersion)
+            .values(
+                model_id=good.model_id,
+                created_at=utcnow(),
+                status="ready",
+                artifact=good.artifact[: len(good.artifact) // 2],
+                meta=good.meta,
+            )
+            .returning(MLModelVersion.id)
+        )
+
+    def refused(response) -> bool:
+        client.get(PREDICT)  # each request past the TTL starts a check
+        return any(v["version"] == corrupt for v in response.get_json()["worker"]["refused_versions"])
+
+    ready = poll(client, "/readyz", refused)
+
+    worker = ready.get_json()["worker"]
+    assert [(v["model"], v["version"]) for v in worker["refused_versions"]] == [(SAMPLE_MODEL, corrupt)]
+    assert worker["refused_versions"][0]["reason"]
+    assert worker["held"][SAMPLE_MODEL]["model_version"] == before["model_version"]
+    assert worker["held"][SAMPLE_MODEL]["newest_ready_version"] == corrupt
+    after = client.get(PREDICT)
+    assert after.headers["X-Model-Version"] == str(before["model_version"])
+    assert after.get_json()["forecasts"] == before["forecasts"]
+
+
+def test_a_refresh_that_creates_a_new_data_version_is_forecast_on_the_new_data(served, app_for, auth):
+    client = app_for(served, cache_ttl_s=0).test_client()
+    before = client.get(PREDICT).get_json()
+    # sample-flu (a feature) now keeps fewer weeks: its next refresh is a new version
+    apply_document(
+        served,
+        {"series": [{"name": "sample-flu", "source": "sample", "params": {"seed": 7, "periods": 200}}]},
+    )
+    refreshed = client.post("/api/timeseries/sample-flu/update-values", headers=auth).get_json()["results"][0]
+    assert refreshed["outcome"] == "new_version"
+    flu = refreshed["version_id"]
+
+    after = poll(client, PREDICT, lambda r: r.get_json()["data_versions"]["sample-flu"] == flu).get_json()
+
+    assert after["data_versions"] == {**before["data_versions"], "sample-flu": flu}
+    assert after["model_version"] == before["model_version"]
+    assert after["trained_on_data_versions"] == before["trained_on_data_versions"]
+
+
+def test_healthz_readyz_and_metrics_describe_the_worker(served, app_for):
+    client = app_for(served).test_client()
+
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    client.get(PREDICT)
+    ready = client.get("/readyz")
+    metrics = client.get("/metrics")
+
+    assert ready.status_code == 200
+    document = ready.get_json()
+    mase = client.get(f"/api/model/{SAMPLE_MODEL}").get_json()["mase"]
+    assert document["status"] == "ready"
+    assert document["models"] == [{"model": SAMPLE_MODEL, "served_version": 1, "mase": mase}]
+    assert document["worker"]["held"][SAMPLE_MODEL]["model_version"] == 1
+    assert document["worker"]["refused_versions"] == []
+    assert metrics.status_code == 200 and metrics.content_type.startswith("text/plain")
+    text = metrics.get_data(as_text=True)
+    assert "forecasting_http_request_duration_seconds_bucket{" in text
+    assert 'route="/api/model/<name>/predict"' in text
+    assert f'forecasting_served_model_version{{model="{SAMPLE_MODEL}"}} 1.0' in text
+
+
+def test_readyz_is_503_json_on_a_database_without_schema(app_for, tmp_path):
+    empty = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    client = app_for(empty).test_client()
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert "forecasting db upgrade" in response.get_json()["error"]
+    assert client.get("/healthz").status_code == 200
+    empty.dispose()
+
+
+def test_a_worker_whose_only_candidate_is_corrupt_answers_503_json_and_lists_it_as_refused(served, app_for):
+    with writing(served) as conn:
+        good = conn.execute(
+            select(MLModelVersion.model_id, MLModelVersion.artifact, MLModelVersion.meta.label("meta"))
+        ).one()
+        corrupt = conn.scalar(
+            insert(MLModelVersion)
+            .values(
+                model_id=good.model_id,
+                created_at=utcnow(),
+                status="ready",
+                artifact=good.artifact[: len(good.artifact) // 2],
+                meta=good.meta,
+            )
+            .returning(MLModelVersion.id)
+        )
+    client = app_for(served).test_client()
+
+    first, again = client.get(PREDICT), client.get(PREDICT)
+
+    for response in (first, again):
+        assert response.status_code == 503
+        assert f"version {corrupt} cannot be served" in response.get_json()["error"]
+    refused = client.get("/readyz").get_json()["worker"]["refused_versions"]
+    assert [(v["model"], v["version"]) for v in refused] == [(SAMPLE_MODEL, corrupt)]
