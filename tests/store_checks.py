@@ -6,10 +6,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pandas as pd
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import Engine, event, func, insert, select, text
 
+from forecasting.db import writing
 from forecasting.digest import row_hashes
-from forecasting.models import Base, TSValue, TSVersion
+from forecasting.models import Base, MLModelVersion, TSValue, TSVersion, utcnow
 from forecasting.series import add_series, series_specs, version_values
 from forecasting.sources import SeriesSpec
 
@@ -98,3 +99,25 @@ def assert_store_consistent(engine: Engine) -> None:
     pd.testing.assert_frame_equal(
         actual.sort_index(), expected[actual.columns].sort_index(), check_dtype=False, check_names=False
     )
+
+
+def add_corrupt_version(engine: Engine, version_id: int | None = None) -> int:
+    """A newer ``ready`` version whose artifact is a version's text cut in half (the only one by default).
+
+    Registration never makes such a version ready; this stands for a row damaged
+    afterwards, which a serving worker must refuse to load.
+    """
+    with writing(engine) as conn:
+        stmt = select(MLModelVersion.model_id, MLModelVersion.artifact, MLModelVersion.meta.label("meta"))
+        good = conn.execute(stmt if version_id is None else stmt.where(MLModelVersion.id == version_id)).one()
+        return conn.scalar(
+            insert(MLModelVersion)
+            .values(
+                model_id=good.model_id,
+                created_at=utcnow(),
+                status="ready",
+                artifact=good.artifact[: len(good.artifact) // 2],
+                meta=good.meta,
+            )
+            .returning(MLModelVersion.id)
+        )

@@ -5,13 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import insert, select
-
 from forecasting.apply import apply_document
-from forecasting.db import make_engine, writing
-from forecasting.models import MLModelVersion, utcnow
+from forecasting.db import make_engine
 from tests.conftest import SAMPLE_MODEL
-from tests.store_checks import statements
+from tests.store_checks import add_corrupt_version, statements
 
 PREDICT = f"/api/model/{SAMPLE_MODEL}/predict"
 
@@ -62,23 +59,7 @@ def test_with_zero_ttl_a_version_trained_in_between_is_served(served, app_for, a
 def test_a_version_with_a_corrupt_artifact_does_not_replace_the_served_one(served, app_for):
     client = app_for(served, cache_ttl_s=0).test_client()
     before = client.get(PREDICT).get_json()
-    with writing(served) as conn:
-        good = conn.execute(
-            select(MLModelVersion.model_id, MLModelVersion.artifact, MLModelVersion.meta.label("meta")).where(
-                MLModelVersion.id == before["model_version"]
-            )
-        ).one()
-        corrupt = conn.scalar(
-            insert(MLModelVersion)
-            .values(
-                model_id=good.model_id,
-                created_at=utcnow(),
-                status="ready",
-                artifact=good.artifact[: len(good.artifact) // 2],
-                meta=good.meta,
-            )
-            .returning(MLModelVersion.id)
-        )
+    corrupt = add_corrupt_version(served, before["model_version"])
 
     def refused(response) -> bool:
         client.get(PREDICT)  # each request past the TTL starts a check
@@ -150,21 +131,7 @@ def test_readyz_is_503_json_on_a_database_without_schema(app_for, tmp_path):
 
 
 def test_a_worker_whose_only_candidate_is_corrupt_answers_503_json_and_lists_it_as_refused(served, app_for):
-    with writing(served) as conn:
-        good = conn.execute(
-            select(MLModelVersion.model_id, MLModelVersion.artifact, MLModelVersion.meta.label("meta"))
-        ).one()
-        corrupt = conn.scalar(
-            insert(MLModelVersion)
-            .values(
-                model_id=good.model_id,
-                created_at=utcnow(),
-                status="ready",
-                artifact=good.artifact[: len(good.artifact) // 2],
-                meta=good.meta,
-            )
-            .returning(MLModelVersion.id)
-        )
+    corrupt = add_corrupt_version(served)
     client = app_for(served).test_client()
 
     first, again = client.get(PREDICT), client.get(PREDICT)

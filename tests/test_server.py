@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine
 
-from forecasting.models import MLModelVersion
 from forecasting.registry import model_versions
 from forecasting.series import series_overview
 from tests.conftest import SAMPLE_MODEL, empty_store, serve_sample
 from tests.servers import Server, TcpProxy, gunicorn_server
+from tests.store_checks import add_corrupt_version
 
 pytestmark = pytest.mark.postgres
 
@@ -152,22 +152,7 @@ def test_a_corrupt_artifact_does_not_replace_the_served_version(server: Server, 
     served = served_by_all(server.url)
     workers = server.worker_pids()
     assert len(workers) == 2
-    with store.begin() as conn:
-        row = conn.execute(
-            select(MLModelVersion.model_id, MLModelVersion.artifact, MLModelVersion.meta.label("meta")).where(
-                MLModelVersion.id == int(served)
-            )
-        ).one()
-        corrupt = conn.scalar(
-            insert(MLModelVersion)
-            .values(
-                model_id=row.model_id,
-                status="ready",
-                artifact=row.artifact[: len(row.artifact) // 2],
-                meta=row.meta,
-            )
-            .returning(MLModelVersion.id)
-        )
+    corrupt = add_corrupt_version(store, int(served))
 
     deadline = time.monotonic() + TTL_S + LOAD_BUDGET_S
     refused: list[dict] = []
