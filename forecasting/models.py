@@ -8,6 +8,7 @@ model* is its newest ``ready`` version" (:func:`served_versions`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -209,8 +210,15 @@ class MLModelVersion(Base):
     model: Mapped[MLModel] = relationship(back_populates="versions")
 
 
-def served_versions() -> Subquery:
-    """``(model_id, version_id)`` of every model's served version: its newest ``ready`` one."""
+def served_versions(refused: Collection[int] = ()) -> Subquery:
+    """``(model_id, version_id)`` of every model's served version: its newest ``ready`` one.
+
+    ``refused``: versions a serving worker found it cannot load (their artifact is
+    damaged); it then serves the newest ready version among the others.
+    """
+    ready = MLModelVersion.status == "ready"
+    if refused:
+        ready = ready & MLModelVersion.id.not_in(list(refused))
     ranked = (
         select(
             MLModelVersion.model_id,
@@ -222,7 +230,7 @@ def served_versions() -> Subquery:
             )
             .label("rank"),
         )
-        .where(MLModelVersion.status == "ready")
+        .where(ready)
         .subquery()
     )
     return select(ranked.c.model_id, ranked.c.version_id).where(ranked.c.rank == 1).subquery("served")

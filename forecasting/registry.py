@@ -11,6 +11,7 @@ as ``rejected``; neither is ever served. The served version is the one rule of
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,9 +86,9 @@ class ServedVersion:
     meta: dict[str, Any]
 
 
-def served_version(conn: Connection, model: str) -> ServedVersion:
-    """The served version of ``model`` with its artifact, in one SELECT."""
-    served = served_versions()
+def served_version(conn: Connection, model: str, refused: Collection[int] = ()) -> ServedVersion:
+    """The served version of ``model`` with its artifact, in one SELECT (see :func:`served_versions`)."""
+    served = served_versions(refused)
     row = conn.execute(
         select(
             MLModel.name,

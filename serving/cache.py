@@ -8,7 +8,9 @@ background thread (stale-while-revalidate), so a new model version or new data i
 served within the TTL plus the load time, and never makes a request wait.
 
 A new version is parsed in a child process first (:func:`checked_booster`): one
-that fails to load is remembered and never replaces the version being served.
+that fails to load is remembered and never replaces the version being served; a
+worker that starts while the newest ready version is damaged serves the newest one
+that loads (:func:`forecasting.models.served_versions` with the refused ones left out).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import lightgbm
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from forecasting.dataset import Dataset, load_dataset, supplied_dataset
 from forecasting.errors import ArtifactError, NotFound
@@ -157,17 +159,11 @@ class ForecastCache:
                 return fresh
             if key.version_id is None:
                 raise NotFound(f"model {model!r} has no ready version yet: run `forecasting train {model}`")
-            refused = self._failed.get((model, key.version_id))
-            if held is None and refused is not None:  # known bad: do not parse it again on every request
-                raise ArtifactError(f"model {model!r} version {key.version_id} cannot be served: {refused}")
-            keep = held is not None and (
-                held.version.version_id == key.version_id or (model, key.version_id) in self._failed
-            )
-            version = held.version if keep else served_version(conn, model)
-            data = load_dataset(conn, version.data_config_id)
-        booster = held.booster if keep else None
-        if booster is None:
-            booster, version = self._new_booster(model, version, data, held)
+            if held is not None and (model, key.version_id) in self._failed:
+                version, booster = held.version, held.booster  # the newest is known bad: keep serving
+                data = load_dataset(conn, version.data_config_id)
+            else:
+                version, booster, data = self._loadable(conn, model, held)
         document = compute_forecast(booster, version, version_data(version, data))
         fresh = Held(key, version, booster, document, json.dumps(document).encode(), started)
         self._held[model] = fresh
@@ -181,22 +177,26 @@ class ForecastCache:
         )
         return fresh
 
-    def _new_booster(
-        self, model: str, version: ServedVersion, data: Dataset, held: Held | None
-    ) -> tuple[lightgbm.Booster, ServedVersion]:
-        try:
-            return checked_booster(version, data), version
-        except ArtifactError as exc:
-            self._failed[(model, version.version_id)] = str(exc)
-            if held is None:
+    def _loadable(
+        self, conn: Connection, model: str, held: Held | None
+    ) -> tuple[ServedVersion, lightgbm.Booster, Dataset]:
+        """The newest ready version that loads, its booster and data; refused ones are remembered."""
+        while True:
+            refused = {version for (name, version) in self._failed if name == model}
+            try:
+                version = served_version(conn, model, refused)
+            except NotFound:
+                if not refused:
+                    raise
                 raise ArtifactError(
-                    f"model {model!r} version {version.version_id} cannot be served: {exc}"
+                    f"model {model!r} has no version this worker can load; refused: "
+                    + "; ".join(f"version {v}: {self._failed[(model, v)]}" for v in sorted(refused))
                 ) from None
-            log.error(
-                "model %r version %s refused (%s); still serving version %s",
-                model,
-                version.version_id,
-                exc,
-                held.version.version_id,
-            )
-            return held.booster, held.version
+            data = load_dataset(conn, version.data_config_id)
+            if held is not None and version.version_id == held.version.version_id:
+                return held.version, held.booster, data
+            try:
+                return version, checked_booster(version, data), data
+            except ArtifactError as exc:
+                self._failed[(model, version.version_id)] = str(exc)
+                log.error("model %r version %s refused: %s", model, version.version_id, exc)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from sqlalchemy import update
+
 from forecasting.apply import apply_document
-from forecasting.db import make_engine
+from forecasting.db import make_engine, writing
+from forecasting.models import MLModelVersion
+from forecasting.registry import model_versions
 from tests.conftest import SAMPLE_MODEL
 from tests.store_checks import add_corrupt_version, statements
 
@@ -130,7 +134,28 @@ def test_readyz_is_503_json_on_a_database_without_schema(app_for, tmp_path):
     empty.dispose()
 
 
-def test_a_worker_whose_only_candidate_is_corrupt_answers_503_json_and_lists_it_as_refused(served, app_for):
+def test_a_new_worker_skips_a_corrupt_newest_version_and_serves_the_newest_that_loads(served, app_for):
+    with served.connect() as conn:
+        [good] = [v["id"] for v in model_versions(conn, SAMPLE_MODEL)]
+    corrupt = add_corrupt_version(served)
+    client = app_for(served).test_client()
+
+    first, again = client.get(PREDICT), client.get(PREDICT)
+
+    assert first.status_code == again.status_code == 200
+    assert first.get_json()["model_version"] == again.get_json()["model_version"] == good
+    worker = client.get("/readyz").get_json()["worker"]
+    assert [(v["model"], v["version"]) for v in worker["refused_versions"]] == [(SAMPLE_MODEL, corrupt)]
+    assert worker["held"][SAMPLE_MODEL] | {"age_s": 0} == {
+        "model_version": good,
+        "newest_ready_version": corrupt,
+        "age_s": 0,
+    }
+
+
+def test_a_worker_whose_only_ready_version_is_corrupt_answers_503_json_naming_it(served, app_for):
+    with writing(served) as conn:
+        conn.execute(update(MLModelVersion).values(status="failed"))
     corrupt = add_corrupt_version(served)
     client = app_for(served).test_client()
 
@@ -138,6 +163,6 @@ def test_a_worker_whose_only_candidate_is_corrupt_answers_503_json_and_lists_it_
 
     for response in (first, again):
         assert response.status_code == 503
-        assert f"version {corrupt} cannot be served" in response.get_json()["error"]
+        assert f"version {corrupt}: stored artifact does not load" in response.get_json()["error"]
     refused = client.get("/readyz").get_json()["worker"]["refused_versions"]
     assert [(v["model"], v["version"]) for v in refused] == [(SAMPLE_MODEL, corrupt)]
