@@ -16,7 +16,7 @@ __all__ = ["close", "create_app"]
 def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI app: ``gunicorn 'serving:create_app()'`` or ``forecasting serve``."""
     from forecasting.db import make_engine
-    from serving import airflow_runs, api_configs, api_models, api_series, errors, health, openapi, pages
+    from serving import airflow_runs, api, errors, health, openapi, pages
     from serving.cache import ForecastCache
     from serving.jsonio import JSONProvider
     from serving.metrics import Metrics
@@ -36,9 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     }
     errors.register(app)
     metrics.register(app)
-    for module in (api_series, api_configs, api_models):
-        app.register_blueprint(module.bp, url_prefix="/api")
-    for module in (health, openapi, pages):
+    for module in (api, health, openapi, pages):
         app.register_blueprint(module.bp)
     return app
 

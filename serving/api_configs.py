@@ -12,12 +12,9 @@ from flask import Blueprint, jsonify
 from forecasting.catalog import data_configs, params_configs
 from forecasting.configs import create_data_config, create_params_config, delete_config
 from serving import context
-from serving.auth import protect_writes
-from serving.jsonio import body, field, refuse_oversize_body
+from serving.jsonio import body, field
 
 bp = Blueprint("configs", __name__)
-bp.before_request(protect_writes)  # writes need the API token (registered once, at import)
-bp.before_request(refuse_oversize_body)
 
 PARAMS_RESOURCES = {"model-config": "ml_config", "preprocessing-config": "preprocessing_config"}
 

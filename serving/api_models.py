@@ -14,12 +14,9 @@ from forecasting.pipelines import RETRAIN_DAG_ID, RETRAIN_MODELS_PARAM
 from forecasting.registry import model_versions, models_overview, version_record
 from forecasting.training import train_model
 from serving import context
-from serving.auth import protect_writes
-from serving.jsonio import body, field, optional_body, refuse_oversize_body
+from serving.jsonio import body, field, optional_body
 
 bp = Blueprint("models", __name__)
-bp.before_request(protect_writes)  # writes need the API token (registered once, at import)
-bp.before_request(refuse_oversize_body)
 
 MAX_WINDOWS = 52
 

@@ -14,7 +14,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def protect_writes() -> None:
-    """``before_request`` hook of the API blueprints: the one rule for who may write."""
+    """``before_request`` hook of the ``/api`` blueprint: the one rule for who may write."""
     if request.method in READ_METHODS:
         return
     token = context.settings().api_token

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from forecasting.models import MODEL_VERSION_STATUSES, NAME_LENGTH
+from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES, NAME_LENGTH
 from serving.api_models import MAX_WINDOWS
 
 bp = Blueprint("openapi", __name__)
@@ -67,7 +67,7 @@ INTEGER: Schema = {"type": "integer"}
 NUMBER: Schema = {"type": "number"}
 BOOLEAN: Schema = {"type": "boolean"}
 OBJECT: Schema = {"type": "object"}
-ID: Schema = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "description": "A database id"}
+ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "A database id"}
 NAME: Schema = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH}
 DATETIME = ref("DateTime")
 DATE_INPUT: Schema = {
