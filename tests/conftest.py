@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +17,10 @@ from forecasting.cli import cli
 from forecasting.db import make_engine
 from forecasting.migrate import upgrade
 from forecasting.models import Base
+from tests import airflow_env
 
 REPO = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = airflow_env.configure()
 SHARED_DATA = Path(os.environ.get("FORECASTING_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -163,3 +167,11 @@ def client(app):
 def auth() -> dict[str, str]:
     """Headers that authorise a write."""
     return {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata database (SQLite in a throwaway AIRFLOW_HOME), migrated once."""
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, timeout=300)
+    return AIRFLOW_HOME
