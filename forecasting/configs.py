@@ -29,7 +29,7 @@ from forecasting.models import (
     PreprocessingConfig,
     TimeSeries,
 )
-from forecasting.series import validate_name
+from forecasting.series import require_known, validate_name
 
 PREPROCESSING_KEYS = ("horizon", "target_lags", "feature_lags", "include_lag_0", "horizons_per_origin")
 MAX_LAG = 1000
@@ -278,10 +278,30 @@ def series_ids(conn: Connection, names: Sequence[str]) -> dict[str, int]:
     """Ids of the named series; unknown names fail together in one message."""
     rows = conn.execute(select(TimeSeries.name, TimeSeries.id).where(TimeSeries.name.in_(list(names)))).all()
     found = {row.name: row.id for row in rows}
-    missing = sorted(set(names) - set(found))
-    if missing:
-        raise NotFound(f"unknown series: {', '.join(missing)}")
+    require_known("series", names, found)
     return found
+
+
+def models_to_train(
+    conn: Connection, names: Sequence[str] = (), changed_series: Sequence[str] | None = None
+) -> list[str]:
+    """The models a retrain covers, by name; one SELECT.
+
+    Named models (unknown names fail), else the models whose data config uses a
+    changed series when the retrain follows a data change, else every model.
+    """
+    stmt = select(MLModel.name).distinct().order_by(MLModel.name)
+    if names:
+        found = conn.execute(stmt.where(MLModel.name.in_(list(names)))).scalars().all()
+        require_known("model", names, found)
+        return list(found)
+    if changed_series is not None:
+        stmt = (
+            stmt.join(DataConfigSeries, DataConfigSeries.data_config_id == MLModel.data_config_id)
+            .join(TimeSeries, TimeSeries.id == DataConfigSeries.timeseries_id)
+            .where(TimeSeries.name.in_(list(changed_series)))
+        )
+    return list(conn.execute(stmt).scalars())
 
 
 # Creation and deletion -------------------------------------------------------------

@@ -26,6 +26,14 @@ class SourceError(ForecastingError):
         self.cause = cause
 
 
+class SourceUnavailable(SourceError):
+    """The source failed in a way that may pass by itself: a 5xx, a timeout, a lost connection."""
+
+
+class RateLimited(SourceUnavailable):
+    """The source refuses more requests for now (Google's 429): worth retrying, but much later."""
+
+
 class DatabaseNotReady(ForecastingError):
     """The database is unreachable or has not been migrated."""
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ from sqlalchemy import (
 
 from forecasting.db import is_postgres, writing
 from forecasting.digest import row_hashes
-from forecasting.errors import ForecastingError, SourceError
+from forecasting.errors import ForecastingError, NotFound, SourceError
 from forecasting.models import TimeSeries, TSValue, TSVersion, is_current, utcnow
 from forecasting.series import insert_series, new_series_spec, series_specs
 from forecasting.sources import DataSource, SeriesSpec, clean_download, get_source
@@ -61,16 +61,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RefreshResult:
-    """The outcome of one series; ``version_id`` is its current version afterwards."""
+    """The outcome of one series; ``version_id`` is its current version afterwards.
+
+    ``exception`` is what made an ``error``: its type tells a caller whether a retry
+    can help (e.g. :class:`~forecasting.errors.RateLimited`); it is not reported.
+    """
 
     series: str
     outcome: str
     version_id: int | None = None
     rows_added: int = 0
     error: str | None = None
+    exception: Exception | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "series": self.series,
+            "outcome": self.outcome,
+            "version_id": self.version_id,
+            "rows_added": self.rows_added,
+            "error": self.error,
+        }
 
 
 def refresh(
@@ -109,11 +120,16 @@ def download(
             source = chosen.get(spec.source) or chosen.setdefault(spec.source, get_source(spec.source))
             frames[spec.name] = clean_download(spec.name, source.download(spec))
         except ForecastingError as exc:
-            failures.append(RefreshResult(spec.name, "error", error=str(exc)))
+            failures.append(RefreshResult(spec.name, "error", error=str(exc), exception=exc))
         except Exception as exc:  # a source bug must not stop the other series
             log.exception("download of series %r failed", spec.name)
             failures.append(
-                RefreshResult(spec.name, "error", error=f"series {spec.name!r}: {type(exc).__name__}: {exc}")
+                RefreshResult(
+                    spec.name,
+                    "error",
+                    error=f"series {spec.name!r}: {type(exc).__name__}: {exc}",
+                    exception=exc,
+                )
             )
         if progress:
             progress(spec.name)
@@ -143,11 +159,7 @@ def store_in(
     data["series_id"] = np.repeat(list(ids.values()), [len(frame) for frame in frames])
     data["hash"] = row_hashes(data["time"], data["value"])
     current = _lock_current(conn, list(names))
-    gone = [
-        RefreshResult(names[i], "error", error=f"series {names[i]!r} was deleted during the refresh")
-        for i in names
-        if i not in current.index
-    ]
+    gone = [_deleted(names[i]) for i in names if i not in current.index]
     data = data[data["series_id"].isin(current.index)]
     plan, write = _decide(conn, data, current)
     version_ids = _write(conn, data[write], plan) if write.any() else {}
@@ -179,6 +191,11 @@ def add_and_download(
     with writing(engine) as conn:
         created = insert_series(conn, spec)
         return store_in(conn, [created], downloads)[0]
+
+
+def _deleted(name: str) -> RefreshResult:
+    error = NotFound(f"series {name!r} was deleted during the refresh")
+    return RefreshResult(name, "error", error=str(error), exception=error)
 
 
 def _lock_current(conn: Connection, series_ids: list[int]) -> pd.DataFrame:

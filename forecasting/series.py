@@ -6,7 +6,7 @@ database, not a query per row); the service and the CLI share these functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -84,10 +84,38 @@ def series_specs(conn: Connection, names: Sequence[str] | None = None) -> list[S
         stmt = stmt.where(TimeSeries.name.in_(list(names)))
     rows = conn.execute(stmt.order_by(TimeSeries.name)).all()
     if names is not None:
-        missing = sorted(set(names) - {row.name for row in rows})
-        if missing:
-            raise NotFound(f"unknown series: {', '.join(missing)}")
+        require_known("series", names, {row.name for row in rows})
     return [SeriesSpec(name=r.name, source=r.source, params=r.params, id=r.id) for r in rows]
+
+
+def require_known(kind: str, names: Sequence[str], found: Collection[str]) -> None:
+    """Fail with every unknown name in one message (e.g. ``unknown series: a, b``)."""
+    missing = sorted(set(names) - set(found))
+    if missing:
+        raise NotFound(f"unknown {kind}: {', '.join(missing)}")
+
+
+SeriesState = tuple[int | None, int]
+
+
+def series_states(conn: Connection, names: Sequence[str] | None = None) -> dict[str, SeriesState]:
+    """Each series' (current version id, value count) by name, in name order; one SELECT.
+
+    A refresh that changes a series changes its state (a new version its id, an append
+    its count), so states taken before and after a run tell which series changed,
+    however many attempts the run took.
+    """
+    stmt = (
+        select(TimeSeries.name, TSVersion.id, TSVersion.n_values)
+        .outerjoin(TSVersion, (TSVersion.timeseries_id == TimeSeries.id) & is_current())
+        .order_by(TimeSeries.name)
+    )
+    if names is not None:
+        stmt = stmt.where(TimeSeries.name.in_(list(names)))
+    states = {row.name: (row.id, row.n_values or 0) for row in conn.execute(stmt)}
+    if names is not None:
+        require_known("series", names, states)
+    return states
 
 
 def series_overview(conn: Connection, name: str | None = None) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import requests
 import responses
 from pytrends.request import BASE_TRENDS_URL, TrendReq
 
-from forecasting.errors import InvalidInput, SourceError
+from forecasting.errors import InvalidInput, RateLimited, SourceError, SourceUnavailable
 from forecasting.sources.base import SeriesSpec, clean_download
 from forecasting.sources.google_trends import GoogleTrendsSettings, GoogleTrendsSource, resolve_timeframe
 from tests.cassettes import Interaction, load_cassette, register, url_pattern
@@ -152,7 +152,7 @@ def test_a_persistent_429_fails_naming_the_series_the_answer_and_the_attempts(
     register(google, only(partial, COOKIE) + only(partial, EXPLORE))
     sleeps: list[float] = []
 
-    with pytest.raises(SourceError) as failure:
+    with pytest.raises(RateLimited) as failure:  # a kind of its own: retried much later by the DAG
         make_source(sleeps, retries=3).download(PIZZA)
 
     message = str(failure.value)
@@ -176,6 +176,7 @@ def test_a_400_fails_at_once_without_retrying(
         make_source(sleeps, retries=4).download(PIZZA)
 
     assert "'pizza-us'" in str(failure.value) and "check the series params" in str(failure.value)
+    assert not isinstance(failure.value, SourceUnavailable)  # no retry can fix it
     assert calls_to(google, EXPLORE) == 1
     assert sleeps == []
 
@@ -225,7 +226,7 @@ def test_a_persistent_timeout_fails_naming_the_error_and_the_attempts(
     register(google, only(partial, COOKIE) + only(partial, EXPLORE))
     sleeps: list[float] = []
 
-    with pytest.raises(SourceError, match="ReadTimeout") as failure:
+    with pytest.raises(SourceUnavailable, match="ReadTimeout") as failure:
         make_source(sleeps, retries=2).download(PIZZA)
 
     assert "'pizza-us'" in str(failure.value) and "3 attempt" in str(failure.value)

@@ -24,7 +24,7 @@ import requests
 from pytrends.exceptions import ResponseError, TooManyRequestsError
 from pytrends.request import TrendReq
 
-from forecasting.errors import InvalidInput, SourceError
+from forecasting.errors import InvalidInput, RateLimited, SourceError, SourceUnavailable
 from forecasting.sources.base import SeriesSpec, int_param, reject_unknown, to_int
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class GoogleTrendsSource:
                         "check the series params (keyword, geo, timeframe, cat, gprop)",
                     ) from exc
                 if attempt == attempts:
-                    raise SourceError(
+                    raise (RateLimited if isinstance(exc, TooManyRequestsError) else SourceUnavailable)(
                         series,
                         f"{_outcome(exc)} for keyword {keyword!r} on all {attempts} attempt(s) "
                         f"(1 + {self.settings.retries} retries); {_advice(exc)}",

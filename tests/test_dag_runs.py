@@ -1,0 +1,163 @@
+"""The DAGs run end to end with ``dag.test()`` against the real Postgres store.
+
+Airflow runs every task in this process (metadata in a throwaway SQLite), the store
+comes from the ``forecasting_db`` connection (an ``AIRFLOW_CONN_*`` variable), and
+Google is the real pytrends code answering from recorded cassettes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from pytrends.request import TrendReq
+from sqlalchemy import Engine, select
+
+from forecasting.apply import apply_file
+from forecasting.db import writing
+from forecasting.models import MLModelVersion
+from forecasting.pipelines import (
+    GOOGLE_CONNECTION,
+    REFRESH_DAG_ID,
+    REFRESH_SERIES_PARAM,
+    RETRAIN_DAG_ID,
+    SERIES_ASSET,
+    STORE_CONNECTION,
+)
+from forecasting.series import insert_series, new_series_spec, series_states
+from tests.cassettes import load_cassette, register, url_pattern
+from tests.conftest import REPO, SAMPLE_MODEL, SAMPLE_YAML
+
+pytestmark = pytest.mark.postgres
+
+SAMPLE_SERIES = ["sample-coffee", "sample-flu", "sample-tea"]
+
+
+@pytest.fixture
+def airflow(airflow_db: Path, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """Airflow's connections to the emptied Postgres store and to a Google that never retries."""
+    url = pg_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{STORE_CONNECTION.upper()}", url)
+    monkeypatch.setenv("AIRFLOW__FORECASTING__REFRESH_DEADLINE_HOURS", "0")  # dag.test() fails on deadlines
+    extras = {"retries": "0", "backoff": "0"}
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{GOOGLE_CONNECTION.upper()}", json.dumps({"conn_type": "generic", "extra": extras})
+    )
+    yield pg_engine
+
+
+def load_dag(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=REPO / "dags")
+    assert not bag.import_errors
+    return bag.dags[dag_id]
+
+
+def run_dag(dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+    """Run the DAG once; its final state, every task instance's state and try count, its asset events."""
+    from airflow.models.asset import AssetEvent
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    run = load_dag(dag_id).test(run_conf=conf)
+    with create_session() as session:
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+        ).all()
+        events = session.scalars(
+            select(AssetEvent).where(
+                AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run.run_id
+            )
+        ).all()
+        return {
+            "state": run.state,
+            "tasks": {(ti.task_id, ti.map_index): (ti.state, ti.try_number) for ti in tis},
+            "events": [(event.asset.name, event.extra) for event in events],
+        }
+
+
+def states(result: dict[str, Any], task_id: str) -> list[str]:
+    return [state for (task, _), (state, _) in sorted(result["tasks"].items()) if task == task_id]
+
+
+def test_refresh_announces_changed_series_once_and_retrain_registers_a_ready_version(
+    airflow: Engine,
+) -> None:
+    apply_file(airflow, SAMPLE_YAML)
+
+    first = run_dag(REFRESH_DAG_ID, {REFRESH_SERIES_PARAM: [], "batch_size": 2})
+
+    assert first["state"] == "success"
+    assert states(first, "refresh_batch") == ["success", "success"]  # 3 series in batches of 2
+    assert first["events"] == [(SERIES_ASSET, {"series": SAMPLE_SERIES})]
+    with airflow.connect() as conn:
+        stored = series_states(conn)
+    assert all(version is not None and count > 200 for version, count in stored.values())
+
+    second = run_dag(REFRESH_DAG_ID, {REFRESH_SERIES_PARAM: [], "batch_size": 2})
+
+    assert second["state"] == "success"
+    assert states(second, "publish_changes") == ["skipped"]
+    assert second["events"] == []
+    with airflow.connect() as conn:
+        assert series_states(conn) == stored
+
+    retrain = run_dag(RETRAIN_DAG_ID, {"models": [], "windows": 2})
+
+    assert retrain["state"] == "success"
+    assert states(retrain, "train") == ["success"]
+    with airflow.connect() as conn:
+        versions = conn.execute(select(MLModelVersion.id, MLModelVersion.status)).all()
+    assert [status for _, status in versions] == ["ready"]
+    ((name, extra),) = retrain["events"]
+    assert extra == {"versions": [{"model": SAMPLE_MODEL, "version_id": versions[0].id}]}
+
+
+@pytest.fixture
+def google_rate_limits(shared_data: Path) -> Iterator[responses.RequestsMock]:
+    """Google lets the cookie and token requests through and answers every timeline with 429."""
+    recorded = load_cassette(shared_data / "pytrends-cassettes" / "test_interest_over_time_partial.yaml")
+    timeline = url_pattern(TrendReq.INTEREST_OVER_TIME_URL)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as google:
+        google.add(responses.GET, timeline, status=429, body="Too Many Requests")
+        register(google, [i for i in recorded if not timeline.match(i.uri)])
+        yield google
+
+
+def define_series(engine: Engine, *specs: tuple[str, str, dict[str, Any]]) -> None:
+    """Series without data yet, as the first refresh finds them."""
+    with writing(engine) as conn:
+        for name, source, params in specs:
+            insert_series(conn, new_series_spec(name, source, params))
+
+
+def test_a_google_429_fails_only_its_batch_after_its_retries(
+    airflow: Engine, google_rate_limits: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__FORECASTING__REFRESH_RETRIES", "1")
+    monkeypatch.setenv("AIRFLOW__FORECASTING__RATE_LIMIT_RETRY_DELAY", "1")
+    define_series(
+        airflow,
+        ("pizza", "google_trends", {"keyword": "pizza"}),
+        ("sample-a", "sample", {}),
+        ("sample-b", "sample", {}),
+    )
+
+    result = run_dag(REFRESH_DAG_ID, {REFRESH_SERIES_PARAM: [], "batch_size": 1})
+
+    batches = {index: state for (task, index), state in result["tasks"].items() if task == "refresh_batch"}
+    # batches in name order: pizza, sample-a, sample-b; the 429 batch was tried twice
+    assert batches == {0: ("failed", 2), 1: ("success", 1), 2: ("success", 1)}
+    assert states(result, "summarise") == ["success"]
+    assert result["events"] == [(SERIES_ASSET, {"series": ["sample-a", "sample-b"]})]
+    assert states(result, "fail_on_errors") == ["failed"]
+    assert result["state"] == "failed"
+    timeline = url_pattern(TrendReq.INTEREST_OVER_TIME_URL)
+    assert sum(timeline.match(call.request.url) is not None for call in google_rate_limits.calls) == 2
+    with airflow.connect() as conn:
+        assert series_states(conn)["pizza"] == (None, 0)
