@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PEER_VENV := .venv-bench
 PEER_STAMP := $(PEER_VENV)/.installed
 
-.PHONY: demo serve test lint bench clean
+.PHONY: demo serve up down test lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,12 +45,24 @@ serve: $(STAMP)
 	$(BIN)/forecasting db upgrade
 	$(BIN)/gunicorn -c serving/gunicorn.conf.py 'serving:create_app()'
 
+# The whole system on this machine, no Docker: airflow standalone (SQLite, DAGs unpaused) and the
+# service, seeded with examples/$(SOURCE).yaml; prints the URLs and the admin password.
+# Everything lives under VAR (Airflow's home, both databases, logs, pid file). `make down` stops it.
+VAR ?= var
+AIRFLOW_PORT ?= 8080
+SERVICE_PORT ?= 8000
+up: $(STAMP)
+	@$(BIN)/python scripts/stack.py up --var $(VAR) --airflow-port $(AIRFLOW_PORT) --service-port $(SERVICE_PORT) --apply examples/$(SOURCE).yaml
+
+down:
+	@$(BIN)/python scripts/stack.py down --var $(VAR)
+
 test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check forecasting serving tests bench
-	$(BIN)/ruff format --check forecasting serving tests bench
+	$(BIN)/ruff check forecasting serving tests bench dags plugins scripts
+	$(BIN)/ruff format --check forecasting serving tests bench dags plugins scripts
 
 $(PEER_STAMP): bench/requirements-peer.txt
 	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)

@@ -26,13 +26,12 @@ deadline alert in the triggerer log.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import (
     Asset,
     AsyncCallback,
-    CronTriggerTimetable,
     DeadlineAlert,
     DeadlineReference,
     ExceptionRetryPolicy,
@@ -44,6 +43,7 @@ from airflow.sdk import (
     dag,
     task,
 )
+from forecasting_airflow.schedules import weekly
 from forecasting_airflow.tasks import announce, fail_on_errors, mapped_results
 
 from forecasting.pipelines import GOOGLE_POOL, REFRESH_DAG_ID, REFRESH_SERIES_PARAM, SERIES_ASSET
@@ -79,8 +79,7 @@ RETRY_POLICY = ExceptionRetryPolicy(
 @dag(
     dag_id=REFRESH_DAG_ID,
     doc_md=__doc__,
-    schedule=CronTriggerTimetable("0 6 * * 1", timezone="UTC"),  # Monday morning: last week is complete
-    start_date=datetime(2026, 1, 5, tzinfo=UTC),
+    schedule=weekly("0 6 * * 1"),  # Monday morning: last week is complete
     catchup=False,
     max_active_runs=1,
     tags=["forecasting", "google-trends", "data"],

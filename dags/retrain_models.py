@@ -20,19 +20,18 @@ weekly (all models) and on demand (the models named in the trigger form, else al
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import (
     Asset,
     AssetOrTimeSchedule,
-    CronTriggerTimetable,
     Param,
     TriggerRule,
     dag,
     task,
 )
 from airflow.sdk.exceptions import AirflowFailException
+from forecasting_airflow.schedules import weekly
 from forecasting_airflow.tasks import announce, fail_on_errors, mapped_results
 
 from forecasting.pipelines import (
@@ -54,8 +53,7 @@ DEFAULT_WINDOWS = 4  # forecasting.backtest.DEFAULT_WINDOWS, not imported: it pu
     dag_id=RETRAIN_DAG_ID,
     doc_md=__doc__,
     # New data, or Monday after the weekly refresh has had time to finish.
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 12 * * 1", timezone="UTC"), assets=SERIES),
-    start_date=datetime(2026, 1, 5, tzinfo=UTC),
+    schedule=AssetOrTimeSchedule(timetable=weekly("0 12 * * 1"), assets=SERIES),
     catchup=False,
     max_active_runs=1,
     tags=["forecasting", "models"],

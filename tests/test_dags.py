@@ -158,3 +158,19 @@ def test_dag_files_parse_fast_and_import_nothing_heavy(airflow_db: Path) -> None
     assert set(parsed["files"]) == {"refresh_trends.py", "retrain_models.py"}
     assert all(seconds < 0.5 for seconds in parsed["files"].values()), parsed["files"]
     assert parsed["heavy"] == []
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_a_new_deployment_waits_for_the_next_scheduled_time(dagbag, dag_id: str) -> None:
+    """No start date: unpausing a DAG does not start a run for a slot that has already passed."""
+    from airflow.sdk import timezone
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    timetable = coerce_to_core_timetable(dagbag.dags[dag_id].timetable)
+    restriction = TimeRestriction(earliest=None, latest=None, catchup=False)
+
+    first = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+
+    assert dagbag.dags[dag_id].start_date is None
+    assert first is not None and first.run_after > timezone.utcnow()
