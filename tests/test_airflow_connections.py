@@ -92,7 +92,7 @@ def test_a_missed_deadline_is_logged_as_an_error_naming_the_run(caplog: pytest.L
     from forecasting_airflow.alerts import run_overdue
 
     context = {
-        "dag_run": {"dag_id": "refresh_trends", "run_id": "scheduled__2026-11-23", "state": "running"},
+        "dag_run": {"dag_id": "refresh_trends", "dag_run_id": "scheduled__2026-11-23", "state": "running"},
         "deadline": {"deadline_time": "2026-11-23T12:00:00+00:00"},
     }
     with caplog.at_level(logging.ERROR):

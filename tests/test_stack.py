@@ -2,10 +2,10 @@
 
 ``make up`` starts ``airflow standalone`` and the service on a temporary state directory
 and free ports; ``refresh_trends`` is triggered through Airflow's REST API, and the
-``retrain_models`` run started by the asset event of the refresh that stored the data
-must succeed (on a fresh Airflow each DAG also runs its latest scheduled slot at once,
-so that refresh may be the scheduled one); the service must then serve that run's model
-version. ``make down`` must leave no process of the stack alive and nothing listening.
+``retrain_models`` run started by its asset event must succeed; the train task links to
+the model's page, and the service must serve that run's model version. The refresh is
+given a deadline shorter than it takes, so the triggerer must log the missed deadline.
+``make down`` must leave no process of the stack alive and nothing listening.
 Takes about a minute on two cores (up to ten under load).
 """
 
@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 UP_TIMEOUT_S = 420  # make up gives up after 300 s itself; the venv is already installed
 PIPELINE_TIMEOUT_S = 600
 TAIL_LINES = 60
+DEADLINE_S = 2  # a refresh run takes longer: its deadline alert must fire
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Stack:
         # Airflow's log servers listen on fixed ports: free ones, so another Airflow cannot collide.
         env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
         env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
+        env["AIRFLOW__FORECASTING__REFRESH_DEADLINE_HOURS"] = str(DEADLINE_S / 3600)
         settings = [
             f"VAR={self.var}",
             f"AIRFLOW_PORT={self.airflow_port}",
@@ -179,6 +181,34 @@ def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_dow
             stack,
         )
         assert retrain["state"] == "success", stack.diagnostics()
+
+        scheduled = [
+            run["dag_run_id"]
+            for dag_id in (REFRESH_DAG_ID, RETRAIN_DAG_ID)
+            for run in requests.get(
+                f"{stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns", headers=headers, timeout=10
+            ).json()["dag_runs"]
+            if run["run_type"] == "scheduled"
+        ]
+        assert scheduled == [], "a fresh stack must wait for the next scheduled slot"
+
+        overdue = f"DEADLINE MISSED: {REFRESH_DAG_ID} run {run_id}"
+        wait_for(
+            "the refresh's deadline alert in the triggerer's log",
+            lambda: overdue in (stack.var / "logs" / "airflow.log").read_text(errors="replace"),
+            deadline,
+            stack,
+        )
+
+        links = requests.get(
+            f"{stack.airflow_url}/api/v2/dags/{RETRAIN_DAG_ID}/dagRuns/{retrain['dag_run_id']}"
+            f"/taskInstances/{TRAIN_TASK_ID}/links",
+            params={"map_index": 0},
+            headers=headers,
+            timeout=10,
+        )
+        assert links.status_code == 200, links.text
+        assert links.json()["extra_links"]["Forecast page"] == f"{stack.service_url}/models/{SAMPLE_MODEL}"
 
         xcom = requests.get(
             f"{stack.airflow_url}/api/v2/dags/{RETRAIN_DAG_ID}/dagRuns/{retrain['dag_run_id']}"

@@ -9,11 +9,14 @@ log = logging.getLogger(__name__)
 
 
 async def run_overdue(context: dict[str, Any] | None = None, **_: Any) -> str:
-    """Say loudly, in the triggerer's log, which run has not finished in time."""
+    """Say loudly, in the triggerer's log, which run has not finished in time.
+
+    ``context`` is what the scheduler sends: the run as the REST API shows it, and the deadline.
+    """
     run = (context or {}).get("dag_run") or {}
     deadline = (context or {}).get("deadline") or {}
     message = (
-        f"DEADLINE MISSED: {run.get('dag_id', '?')} run {run.get('run_id', '?')} "
+        f"DEADLINE MISSED: {run.get('dag_id', '?')} run {run.get('dag_run_id', '?')} "
         f"(state {run.get('state', '?')}) had not finished by {deadline.get('deadline_time', '?')}"
     )
     log.error(message)
