@@ -122,6 +122,18 @@ def finished(stack: Stack, headers: dict[str, str], dag_id: str, run_id: str) ->
     return run.json() if run.json()["state"] in ("success", "failed") else None
 
 
+def task_log(stack: Stack, headers: dict[str, str], dag_id: str, run_id: str, task: str, map_index=-1) -> str:
+    """The first attempt's log as the UI shows it, through the REST API."""
+    response = requests.get(
+        f"{stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task}/logs/1",
+        params={"map_index": map_index},
+        headers={**headers, "Accept": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return json.dumps(response.json()["content"])
+
+
 def asset_triggered_retrain(stack: Stack, headers: dict[str, str]) -> dict[str, Any] | None:
     """The first ``retrain_models`` run started by an asset event, once it has finished."""
     response = requests.get(
@@ -209,6 +221,11 @@ def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_dow
         )
         assert links.status_code == 200, links.text
         assert links.json()["extra_links"]["Forecast page"] == f"{stack.service_url}/models/{SAMPLE_MODEL}"
+
+        backtest = task_log(stack, headers, RETRAIN_DAG_ID, retrain["dag_run_id"], TRAIN_TASK_ID, map_index=0)
+        assert f"backtest of {SAMPLE_MODEL}" in backtest and "mase_model" in backtest
+        summary = task_log(stack, headers, REFRESH_DAG_ID, run_id, "summarise")
+        assert all(name in summary for name in ("sample-coffee", "sample-tea", "sample-flu", "created"))
 
         xcom = requests.get(
             f"{stack.airflow_url}/api/v2/dags/{RETRAIN_DAG_ID}/dagRuns/{retrain['dag_run_id']}"
