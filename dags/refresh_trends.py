@@ -43,6 +43,7 @@ from airflow.sdk import (
     dag,
     task,
 )
+from forecasting_airflow.forms import names
 from forecasting_airflow.schedules import weekly
 from forecasting_airflow.tasks import announce, fail_on_errors, mapped_results
 
@@ -94,13 +95,7 @@ RETRY_POLICY = ExceptionRetryPolicy(
     if DEADLINE_HOURS
     else None,
     params={
-        REFRESH_SERIES_PARAM: Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Series",
-            description="Names of the series to refresh, one per line; empty refreshes every series.",
-        ),
+        REFRESH_SERIES_PARAM: names("Series", "series to refresh"),
         "batch_size": Param(
             DEFAULT_BATCH_SIZE,
             type="integer",

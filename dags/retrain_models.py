@@ -31,6 +31,7 @@ from airflow.sdk import (
     task,
 )
 from airflow.sdk.exceptions import AirflowFailException
+from forecasting_airflow.forms import names
 from forecasting_airflow.schedules import weekly
 from forecasting_airflow.tasks import announce, fail_on_errors, mapped_results
 
@@ -59,13 +60,7 @@ DEFAULT_WINDOWS = 4  # forecasting.backtest.DEFAULT_WINDOWS, not imported: it pu
     tags=["forecasting", "models"],
     default_args={"owner": "forecasting"},
     params={
-        RETRAIN_MODELS_PARAM: Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Models",
-            description="Names of the models to retrain, one per line; empty retrains every model.",
-        ),
+        RETRAIN_MODELS_PARAM: names("Models", "models to retrain"),
         "windows": Param(
             DEFAULT_WINDOWS,
             type="integer",

@@ -115,30 +115,26 @@ def wait_for(what: str, check: Callable[[], Any], deadline: float, stack: Stack)
 
 
 def finished(stack: Stack, headers: dict[str, str], dag_id: str, run_id: str) -> dict[str, Any] | None:
-    run = requests.get(
-        f"{stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", headers=headers, timeout=10
-    )
+    run = api_get(stack, headers, f"/dags/{dag_id}/dagRuns/{run_id}")
     run.raise_for_status()
     return run.json() if run.json()["state"] in ("success", "failed") else None
 
 
+def api_get(stack: Stack, headers: dict[str, str], path: str, **params: Any) -> requests.Response:
+    return requests.get(f"{stack.airflow_url}/api/v2{path}", params=params, headers=headers, timeout=30)
+
+
 def task_log(stack: Stack, headers: dict[str, str], dag_id: str, run_id: str, task: str, map_index=-1) -> str:
     """The first attempt's log as the UI shows it, through the REST API."""
-    response = requests.get(
-        f"{stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task}/logs/1",
-        params={"map_index": map_index},
-        headers={**headers, "Accept": "application/json"},
-        timeout=30,
-    )
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task}/logs/1"
+    response = api_get(stack, {**headers, "Accept": "application/json"}, path, map_index=map_index)
     assert response.status_code == 200, response.text
     return json.dumps(response.json()["content"])
 
 
 def asset_triggered_retrain(stack: Stack, headers: dict[str, str]) -> dict[str, Any] | None:
     """The first ``retrain_models`` run started by an asset event, once it has finished."""
-    response = requests.get(
-        f"{stack.airflow_url}/api/v2/dags/{RETRAIN_DAG_ID}/dagRuns", headers=headers, timeout=10
-    )
+    response = api_get(stack, headers, f"/dags/{RETRAIN_DAG_ID}/dagRuns")
     response.raise_for_status()
     runs = [r for r in response.json()["dag_runs"] if r["run_type"] == "asset_triggered"]
     return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
@@ -197,9 +193,7 @@ def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_dow
         scheduled = [
             run["dag_run_id"]
             for dag_id in (REFRESH_DAG_ID, RETRAIN_DAG_ID)
-            for run in requests.get(
-                f"{stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns", headers=headers, timeout=10
-            ).json()["dag_runs"]
+            for run in api_get(stack, headers, f"/dags/{dag_id}/dagRuns").json()["dag_runs"]
             if run["run_type"] == "scheduled"
         ]
         assert scheduled == [], "a fresh stack must wait for the next scheduled slot"
@@ -212,13 +206,8 @@ def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_dow
             stack,
         )
 
-        links = requests.get(
-            f"{stack.airflow_url}/api/v2/dags/{RETRAIN_DAG_ID}/dagRuns/{retrain['dag_run_id']}"
-            f"/taskInstances/{TRAIN_TASK_ID}/links",
-            params={"map_index": 0},
-            headers=headers,
-            timeout=10,
-        )
+        train = f"/dags/{RETRAIN_DAG_ID}/dagRuns/{retrain['dag_run_id']}/taskInstances/{TRAIN_TASK_ID}"
+        links = api_get(stack, headers, f"{train}/links", map_index=0)
         assert links.status_code == 200, links.text
         assert links.json()["extra_links"]["Forecast page"] == f"{stack.service_url}/models/{SAMPLE_MODEL}"
 
@@ -227,13 +216,7 @@ def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_dow
         summary = task_log(stack, headers, REFRESH_DAG_ID, run_id, "summarise")
         assert all(name in summary for name in ("sample-coffee", "sample-tea", "sample-flu", "created"))
 
-        xcom = requests.get(
-            f"{stack.airflow_url}/api/v2/dags/{RETRAIN_DAG_ID}/dagRuns/{retrain['dag_run_id']}"
-            f"/taskInstances/{TRAIN_TASK_ID}/xcomEntries/return_value",
-            params={"map_index": 0},
-            headers=headers,
-            timeout=10,
-        )
+        xcom = api_get(stack, headers, f"{train}/xcomEntries/return_value", map_index=0)
         assert xcom.status_code == 200, xcom.text
         trained = xcom.json()["value"]
         assert trained["model"] == SAMPLE_MODEL and trained["status"] == "ready"
