@@ -213,6 +213,8 @@ def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_dow
 
         backtest = task_log(stack, headers, RETRAIN_DAG_ID, retrain["dag_run_id"], TRAIN_TASK_ID, map_index=0)
         assert f"backtest of {SAMPLE_MODEL}" in backtest and "mase_model" in backtest
+        plan = task_log(stack, headers, RETRAIN_DAG_ID, retrain["dag_run_id"], "plan_models")
+        assert "series changed by refresh: sample-coffee, sample-flu, sample-tea" in plan
         summary = task_log(stack, headers, REFRESH_DAG_ID, run_id, "summarise")
         assert all(name in summary for name in ("sample-coffee", "sample-tea", "sample-flu", "created"))
 
