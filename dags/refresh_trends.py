@@ -47,12 +47,12 @@ from forecasting_airflow.forms import names
 from forecasting_airflow.schedules import weekly
 from forecasting_airflow.tasks import announce, fail_on_errors, mapped_results
 
+from forecasting.limits import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 from forecasting.pipelines import GOOGLE_POOL, REFRESH_DAG_ID, REFRESH_SERIES_PARAM, SERIES_ASSET
 
 log = logging.getLogger(__name__)
 
 SERIES = Asset(SERIES_ASSET)
-DEFAULT_BATCH_SIZE = 25  # forecasting.batches.DEFAULT_BATCH_SIZE, not imported: it pulls in pandas
 
 # 0 turns the alert off: dag.test() of Airflow 3.3.2 cannot run a DAG that has one.
 DEADLINE_HOURS = conf.getfloat("forecasting", "refresh_deadline_hours", fallback=6)
@@ -100,7 +100,7 @@ RETRY_POLICY = ExceptionRetryPolicy(
             DEFAULT_BATCH_SIZE,
             type="integer",
             minimum=1,
-            maximum=1000,
+            maximum=MAX_BATCH_SIZE,
             title="Series per batch",
             description="Each batch is one mapped task: one transaction, retried on its own.",
         ),
@@ -109,15 +109,12 @@ RETRY_POLICY = ExceptionRetryPolicy(
 def refresh_trends() -> None:
     @task
     def record_states(params: dict[str, Any]) -> dict[str, Any]:
-        from forecasting_airflow.connections import store_engine
+        from forecasting_airflow.connections import store
 
         from forecasting.batches import record_states
 
-        engine = store_engine()
-        try:
+        with store() as engine:
             return record_states(engine, params[REFRESH_SERIES_PARAM])
-        finally:
-            engine.dispose()
 
     @task
     def plan_batches(before: dict[str, Any], params: dict[str, Any]) -> list[list[str]]:
@@ -134,26 +131,23 @@ def refresh_trends() -> None:
         retry_exponential_backoff=2.0,
         max_retry_delay=timedelta(hours=1),
         retry_policy=RETRY_POLICY,
-        map_index_template="{{ task.op_kwargs['names'][0] }} ({{ task.op_kwargs['names'] | length }})",
+        map_index_template="{{ task.op_kwargs['series'][0] }} ({{ task.op_kwargs['series'] | length }})",
     )
-    def refresh_batch(names: list[str]) -> list[dict[str, Any]]:
-        from forecasting_airflow.connections import GoogleTrendsHook, store_engine
+    def refresh_batch(series: list[str]) -> list[dict[str, Any]]:
+        from forecasting_airflow.connections import GoogleTrendsHook, store
 
         from forecasting.batches import batch_failure
         from forecasting.refresh import refresh
         from forecasting.tables import format_table
 
-        done = iter(range(1, len(names) + 1))
-        engine = store_engine()
-        try:
+        done = iter(range(1, len(series) + 1))
+        with store() as engine:
             results = refresh(
                 engine,
-                names,
+                series,
                 sources=GoogleTrendsHook().sources(),
-                progress=lambda name: log.info("downloaded %d/%d: %s", next(done), len(names), name),
+                progress=lambda name: log.info("downloaded %d/%d: %s", next(done), len(series), name),
             )
-        finally:
-            engine.dispose()
         rows = [r.as_dict() for r in results]
         log.info("batch outcome:\n%s", format_table(rows))
         failure = batch_failure(results)
@@ -163,17 +157,14 @@ def refresh_trends() -> None:
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summarise(before: dict[str, Any], batches: Any) -> dict[str, list[str]]:
-        from forecasting_airflow.connections import store_engine
+        from forecasting_airflow.connections import store
 
         from forecasting.batches import changed_series
         from forecasting.tables import format_table
 
         outcomes = {row["series"]: row for batch in mapped_results(batches) for row in batch}
-        engine = store_engine()
-        try:
+        with store() as engine:
             changed = changed_series(engine, before)
-        finally:
-            engine.dispose()
         missing = {"outcome": "error", "error": "its batch failed: see that refresh_batch task's log"}
         rows = [
             {**(outcomes.get(name) or {"series": name, **missing}), "changed": name in changed}
@@ -185,7 +176,7 @@ def refresh_trends() -> None:
         return {"series": changed, "failed": failed}
 
     before = record_states()
-    batches = refresh_batch.expand(names=plan_batches(before))
+    batches = refresh_batch.expand(series=plan_batches(before))
     summary = summarise(before, batches)
     published = announce.override(task_id="publish_changes", outlets=[SERIES])(summary, "series")
     published >> fail_on_errors(summary)

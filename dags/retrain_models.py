@@ -35,6 +35,7 @@ from forecasting_airflow.forms import names
 from forecasting_airflow.schedules import weekly
 from forecasting_airflow.tasks import announce, fail_on_errors, mapped_results
 
+from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
 from forecasting.pipelines import (
     MODELS_ASSET,
     RETRAIN_DAG_ID,
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 
 SERIES = Asset(SERIES_ASSET)
 MODELS = Asset(MODELS_ASSET)
-DEFAULT_WINDOWS = 4  # forecasting.backtest.DEFAULT_WINDOWS, not imported: it pulls in LightGBM
 
 
 @dag(
@@ -65,7 +65,7 @@ DEFAULT_WINDOWS = 4  # forecasting.backtest.DEFAULT_WINDOWS, not imported: it pu
             DEFAULT_WINDOWS,
             type="integer",
             minimum=0,
-            maximum=52,
+            maximum=MAX_WINDOWS,
             title="Backtest windows",
             description="Rolling-origin cut-offs of the backtest; 0 skips it (and the MASE).",
         ),
@@ -80,7 +80,7 @@ DEFAULT_WINDOWS = 4  # forecasting.backtest.DEFAULT_WINDOWS, not imported: it pu
 def retrain_models() -> None:
     @task
     def plan_models(params: dict[str, Any], triggering_asset_events: Any = None) -> list[str]:
-        from forecasting_airflow.connections import store_engine
+        from forecasting_airflow.connections import store
 
         from forecasting.configs import models_to_train
 
@@ -88,29 +88,23 @@ def retrain_models() -> None:
         changed = sorted({name for event in events for name in event.extra.get("series", [])})
         if changed:
             log.info("series changed by refresh: %s", ", ".join(changed))
-        engine = store_engine()
-        try:
+        with store() as engine:
             with engine.connect() as conn:
                 models = models_to_train(conn, params[RETRAIN_MODELS_PARAM], changed if events else None)
-        finally:
-            engine.dispose()
         log.info("models to train: %s", ", ".join(models) or "(none)")
         return models
 
     @task(task_id=TRAIN_TASK_ID, map_index_template="{{ model }}")
     def train(model: str, params: dict[str, Any]) -> dict[str, Any]:
-        from forecasting_airflow.connections import store_engine
+        from forecasting_airflow.connections import store
 
         from forecasting.tables import format_table
         from forecasting.training import train_model
 
-        engine = store_engine()
-        try:
+        with store() as engine:
             result = train_model(
                 engine, model, windows=params["windows"], gate=params["gate"], progress=log.info
             )
-        finally:
-            engine.dispose()
         if result.backtest:
             log.info("backtest of %s:\n%s", model, format_table(result.backtest.table()))
         log.info("model %s version %d: %s", model, result.version_id, result.status)

@@ -35,9 +35,9 @@ from forecasting.dataset import Dataset
 from forecasting.errors import InvalidInput
 from forecasting.estimator import fit, predict_latest
 from forecasting.features import Panel, build_training, feature_columns, make_panel, season_length
+from forecasting.limits import DEFAULT_WINDOWS
 from forecasting.tables import reported
 
-DEFAULT_WINDOWS = 4
 DEFAULT_LEVEL = 0.9
 METHODS = ("model", "seasonal_naive", "last_value")
 

@@ -13,11 +13,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from forecasting.errors import InvalidInput, RateLimited, SourceUnavailable
+from forecasting.limits import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 from forecasting.refresh import RefreshResult
 from forecasting.series import SeriesState, series_states
-
-DEFAULT_BATCH_SIZE = 25
-MAX_BATCH_SIZE = 1000
 
 
 def record_states(engine: Engine, names: Sequence[str] = ()) -> dict[str, SeriesState]:

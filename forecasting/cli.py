@@ -20,12 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from forecasting import migrate
 from forecasting.apply import apply_file
-from forecasting.backtest import DEFAULT_WINDOWS
 from forecasting.configs import model_series
 from forecasting.db import database_url, make_engine
 from forecasting.errors import ForecastingError, InvalidInput
 from forecasting.features import build_training, make_panel
 from forecasting.inference import forecast
+from forecasting.limits import DEFAULT_WINDOWS
 from forecasting.refresh import refresh as refresh_series
 from forecasting.registry import model_versions, models_overview
 from forecasting.series import add_series, delete_series, list_versions, series_overview, version_values

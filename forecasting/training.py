@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from forecasting.backtest import DEFAULT_LEVEL, DEFAULT_WINDOWS, BacktestResult, backtest
+from forecasting.backtest import DEFAULT_LEVEL, BacktestResult, backtest
 from forecasting.configs import ModelSpec, get_model
 from forecasting.dataset import Dataset, load_dataset
 from forecasting.estimator import booster_names, fit, predict_latest
 from forecasting.features import build_training, feature_columns, make_panel
+from forecasting.limits import DEFAULT_WINDOWS
 from forecasting.registry import Registered, register
 
 

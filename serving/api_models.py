@@ -7,9 +7,9 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
-from forecasting.backtest import DEFAULT_WINDOWS
 from forecasting.configs import create_model, delete_config
 from forecasting.errors import InvalidInput
+from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
 from forecasting.pipelines import RETRAIN_DAG_ID, RETRAIN_MODELS_PARAM
 from forecasting.registry import model_versions, models_overview, version_record
 from forecasting.training import train_model
@@ -17,8 +17,6 @@ from serving import context
 from serving.jsonio import body, field, optional_body
 
 bp = Blueprint("models", __name__)
-
-MAX_WINDOWS = 52
 
 
 def _overview(name: str) -> dict[str, Any]:

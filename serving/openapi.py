@@ -14,8 +14,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
 from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES, NAME_LENGTH
-from serving.api_models import MAX_WINDOWS
 
 bp = Blueprint("openapi", __name__)
 
@@ -467,7 +467,12 @@ def _model_paths() -> dict[str, Any]:
                 body=obj(
                     {},
                     {
-                        "windows": {"type": "integer", "minimum": 0, "maximum": MAX_WINDOWS, "default": 4},
+                        "windows": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_WINDOWS,
+                            "default": DEFAULT_WINDOWS,
+                        },
                         "gate": {
                             "type": "boolean",
                             "default": False,

@@ -25,12 +25,13 @@ def no_connections(airflow_db, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_store_comes_from_the_forecasting_db_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    from forecasting_airflow.connections import store_engine
+    from forecasting_airflow.connections import store
 
     monkeypatch.setenv("FORECASTING_DATABASE_URL", "sqlite:////tmp/not-this-one.db")
     monkeypatch.setenv(STORE_VAR, "postgresql://forecaster:s3cret@db.example:6543/store")
 
-    url = store_engine().url
+    with store() as engine:
+        url = engine.url
 
     assert url.render_as_string(hide_password=False) == (
         "postgresql+psycopg://forecaster:s3cret@db.example:6543/store"
@@ -40,11 +41,12 @@ def test_the_store_comes_from_the_forecasting_db_connection(monkeypatch: pytest.
 def test_without_the_connection_the_store_is_forecasting_database_url(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    from forecasting_airflow.connections import store_engine
+    from forecasting_airflow.connections import store
 
     monkeypatch.setenv("FORECASTING_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
 
-    assert store_engine().url.database == str(tmp_path / "store.db")
+    with store() as engine:
+        assert engine.url.database == str(tmp_path / "store.db")
 
 
 def test_google_settings_come_from_the_connection_extras(monkeypatch: pytest.MonkeyPatch) -> None:

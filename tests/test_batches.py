@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import Engine
 
 from forecasting.apply import apply_file
-from forecasting.batches import MAX_BATCH_SIZE, batch_failure, changed_series, record_states, split
+from forecasting.batches import batch_failure, changed_series, record_states, split
 from forecasting.configs import models_to_train
 from forecasting.db import writing
 from forecasting.errors import InvalidInput, NotFound, RateLimited, SourceError, SourceUnavailable
+from forecasting.limits import MAX_BATCH_SIZE
 from forecasting.refresh import RefreshResult, store
 from forecasting.series import delete_series, insert_series, new_series_spec, series_specs
 from tests.conftest import SAMPLE_MODEL, SAMPLE_YAML

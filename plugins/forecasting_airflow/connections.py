@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -17,10 +19,12 @@ if TYPE_CHECKING:
     from forecasting.sources.google_trends import GoogleTrendsSettings
 
 
-def store_engine() -> Engine:
+@contextmanager
+def store() -> Iterator[Engine]:
     """The store of connection ``forecasting_db`` (through the Postgres provider's hook).
 
     Without that connection: ``FORECASTING_DATABASE_URL``, else the embedded SQLite file.
+    The engine is disposed of afterwards, so a finished task holds no connection.
     """
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
@@ -30,7 +34,11 @@ def store_engine() -> Engine:
         url = PostgresHook(postgres_conn_id=STORE_CONNECTION).sqlalchemy_url
     except AirflowNotFoundException:
         url = None
-    return make_engine(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 class GoogleTrendsHook(BaseHook):
