@@ -15,4 +15,4 @@ MODELS_ASSET = "forecasting_models"  # event extra: {"versions": [{"model", "ver
 
 STORE_CONNECTION = "forecasting_db"  # Airflow connection of the forecasting store (Postgres)
 GOOGLE_CONNECTION = "google_trends"  # Airflow connection whose extras configure pytrends
-GOOGLE_POOL = "google_trends"  # Airflow pool capping concurrent refresh chunks (calls to Google)
+GOOGLE_POOL = "google_trends"  # Airflow pool capping concurrent refresh batches (calls to Google)
