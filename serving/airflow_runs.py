@@ -19,8 +19,10 @@ TIMEOUT_S = 10.0
 class AirflowClient:
     """Obtains a JWT from ``/auth/token`` and posts to ``/api/v2/dags/{dag_id}/dagRuns``."""
 
-    def __init__(self, url: str, username: str, password: str):
+    def __init__(self, url: str, username: str, password: str, ui_url: str | None = None):
+        """``ui_url`` is where a browser reaches Airflow (in compose not ``url``, an internal name)."""
         self.url = url.rstrip("/")
+        self.ui_url = (ui_url or url).rstrip("/")
         self._credentials = {"username": username, "password": password}
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +39,7 @@ class AirflowClient:
             "dag_run_id": run_id,
             "state": run.get("state"),
             "conf": conf,
-            "url": f"{self.url}/dags/{dag_id}/runs/{run_id}",
+            "url": f"{self.ui_url}/dags/{dag_id}/runs/{run_id}",
         }
 
     @staticmethod
@@ -63,4 +65,6 @@ class AirflowClient:
 def client(settings: Settings) -> AirflowClient | None:
     if not settings.uses_airflow:
         return None
-    return AirflowClient(settings.airflow_url, settings.airflow_username, settings.airflow_password)
+    return AirflowClient(
+        settings.airflow_url, settings.airflow_username, settings.airflow_password, settings.airflow_ui_url
+    )

@@ -27,6 +27,7 @@ class Settings:
     airflow_url: str | None = None
     airflow_username: str | None = None
     airflow_password: str | None = None
+    airflow_ui_url: str | None = None  # where browsers reach Airflow, if not at airflow_url
 
     @property
     def uses_airflow(self) -> bool:
@@ -43,6 +44,7 @@ class Settings:
             airflow_url=(env.get("FORECASTING_AIRFLOW_URL") or "").rstrip("/") or None,
             airflow_username=env.get("FORECASTING_AIRFLOW_USERNAME") or None,
             airflow_password=env.get("FORECASTING_AIRFLOW_PASSWORD") or None,
+            airflow_ui_url=(env.get("FORECASTING_AIRFLOW_UI_URL") or "").rstrip("/") or None,
         )
 
 

@@ -170,3 +170,28 @@ def test_an_airflow_url_with_a_trailing_slash_is_called_without_a_double_slash(
 
     assert response.status_code == 202
     assert_triggered(airflow, RETRAIN_DAG_ID, {"models": [SAMPLE_MODEL]})
+
+
+def test_run_links_use_the_address_browsers_reach_airflow_at(engine, app_for, auth, airflow, monkeypatch):
+    """In compose the service calls Airflow by its internal name; the link must open in a browser."""
+    from serving.settings import Settings
+
+    apply_file(engine, SAMPLE_YAML)
+    monkeypatch.setenv("FORECASTING_AIRFLOW_URL", AIRFLOW)
+    monkeypatch.setenv("FORECASTING_AIRFLOW_UI_URL", "http://localhost:8080/")
+    settings = Settings.from_env()
+    app = app_for(
+        engine,
+        airflow_url=settings.airflow_url,
+        airflow_username="admin",
+        airflow_password="secret",
+        airflow_ui_url=settings.airflow_ui_url,
+    )
+    accept_runs(airflow, RETRAIN_DAG_ID)
+
+    response = app.test_client().post(f"/api/model/{SAMPLE_MODEL}/train", headers=auth)
+
+    assert (
+        response.get_json()["url"] == f"http://localhost:8080/dags/{RETRAIN_DAG_ID}/runs/manual__2026-01-04"
+    )
+    assert_triggered(airflow, RETRAIN_DAG_ID, {"models": [SAMPLE_MODEL]})
