@@ -19,7 +19,8 @@ from forecasting.migrate import upgrade
 from forecasting.models import Base
 from tests import airflow_env
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = airflow_env.REPO
+AIRFLOW = Path(sys.executable).with_name("airflow")  # the venv's CLI
 AIRFLOW_HOME = airflow_env.configure()
 SHARED_DATA = Path(os.environ.get("FORECASTING_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -172,6 +173,5 @@ def auth() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Airflow's metadata database (SQLite in a throwaway AIRFLOW_HOME), migrated once."""
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, timeout=300)
+    subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True, timeout=300)
     return AIRFLOW_HOME

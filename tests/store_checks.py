@@ -11,7 +11,7 @@ from sqlalchemy import Engine, event, func, insert, select, text
 from forecasting.db import writing
 from forecasting.digest import row_hashes
 from forecasting.models import Base, MLModelVersion, TSValue, TSVersion, utcnow
-from forecasting.series import add_series, series_specs, version_values
+from forecasting.series import add_series, insert_series, new_series_spec, series_specs, version_values
 from forecasting.sources import SeriesSpec
 
 
@@ -19,6 +19,13 @@ def weekly(values: Sequence[float], start: str = "2024-01-07") -> pd.DataFrame:
     """A clean download: one row per week from ``start`` (a Sunday)."""
     times = pd.date_range(start, periods=len(values), freq="7D").astype("datetime64[us]")
     return pd.DataFrame({"time": times, "value": [float(v) for v in values]})
+
+
+def define(engine: Engine, *names: str, source: str = "sample", params: dict | None = None) -> None:
+    """Series without data yet, as the first refresh finds them; one transaction."""
+    with writing(engine) as conn:
+        for name in names:
+            insert_series(conn, new_series_spec(name, source, params or {}))
 
 
 def add_many(engine: Engine, names: Sequence[str]) -> list[SeriesSpec]:

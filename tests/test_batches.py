@@ -8,13 +8,12 @@ from sqlalchemy import Engine
 from forecasting.apply import apply_file
 from forecasting.batches import batch_failure, changed_series, record_states, split
 from forecasting.configs import models_to_train
-from forecasting.db import writing
 from forecasting.errors import InvalidInput, NotFound, RateLimited, SourceError, SourceUnavailable
 from forecasting.limits import MAX_BATCH_SIZE
 from forecasting.refresh import RefreshResult, store
-from forecasting.series import delete_series, insert_series, new_series_spec, series_specs
+from forecasting.series import delete_series, series_specs
 from tests.conftest import SAMPLE_MODEL, SAMPLE_YAML
-from tests.store_checks import statements, weekly
+from tests.store_checks import define, statements, weekly
 
 
 def test_split_keeps_the_order_and_bounds_the_batch_size() -> None:
@@ -23,12 +22,6 @@ def test_split_keeps_the_order_and_bounds_the_batch_size() -> None:
     for bad in (0, MAX_BATCH_SIZE + 1):
         with pytest.raises(InvalidInput, match="batch size"):
             split(["a"], bad)
-
-
-def define(engine: Engine, *names: str) -> None:
-    with writing(engine) as conn:
-        for name in names:
-            insert_series(conn, new_series_spec(name, "sample", {}))
 
 
 def test_changed_series_are_those_a_refresh_created_appended_to_or_renewed(engine: Engine) -> None:

@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 
 from forecasting.pipelines import GOOGLE_CONNECTION, GOOGLE_POOL, STORE_CONNECTION
 from forecasting.sources.google_trends import GoogleTrendsSettings
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 AIRFLOW_COMMON = COMPOSE["x-airflow-common"]

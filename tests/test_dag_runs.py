@@ -18,7 +18,6 @@ from pytrends.request import TrendReq
 from sqlalchemy import Engine, select
 
 from forecasting.apply import apply_file
-from forecasting.db import writing
 from forecasting.models import MLModelVersion
 from forecasting.pipelines import (
     GOOGLE_CONNECTION,
@@ -28,9 +27,10 @@ from forecasting.pipelines import (
     SERIES_ASSET,
     STORE_CONNECTION,
 )
-from forecasting.series import insert_series, new_series_spec, series_states
+from forecasting.series import series_states
 from tests.cassettes import load_cassette, register, url_pattern
 from tests.conftest import REPO, SAMPLE_MODEL, SAMPLE_YAML
+from tests.store_checks import define
 
 pytestmark = pytest.mark.postgres
 
@@ -136,24 +136,13 @@ def google_rate_limits(shared_data: Path) -> Iterator[responses.RequestsMock]:
         yield google
 
 
-def define_series(engine: Engine, *specs: tuple[str, str, dict[str, Any]]) -> None:
-    """Series without data yet, as the first refresh finds them."""
-    with writing(engine) as conn:
-        for name, source, params in specs:
-            insert_series(conn, new_series_spec(name, source, params))
-
-
 def test_a_google_429_fails_only_its_batch_after_its_retries(
     airflow: Engine, google_rate_limits: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW__FORECASTING__REFRESH_RETRIES", "1")
     monkeypatch.setenv("AIRFLOW__FORECASTING__RATE_LIMIT_RETRY_DELAY", "1")
-    define_series(
-        airflow,
-        ("pizza", "google_trends", {"keyword": "pizza"}),
-        ("sample-a", "sample", {}),
-        ("sample-b", "sample", {}),
-    )
+    define(airflow, "pizza", source="google_trends", params={"keyword": "pizza"})
+    define(airflow, "sample-a", "sample-b")
 
     result = run_dag(REFRESH_DAG_ID, {REFRESH_SERIES_PARAM: [], "batch_size": 1})
 

@@ -12,20 +12,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from forecasting.pipelines import RETRAIN_DAG_ID, TRAIN_TASK_ID
+from tests.conftest import AIRFLOW, REPO
 from tests.servers import free_port, stop_process_group
 
-REPO = Path(__file__).resolve().parents[1]
-AIRFLOW = Path(sys.executable).with_name("airflow")
 SERVICE_URL_ENV = "AIRFLOW__FORECASTING__SERVICE_URL"
 CONFIGURED = "http://forecasts.test:9000/"  # the trailing slash is the plugin's to strip
 MODELS = ["a b/c", "ünï?#"]  # free text: a space, a slash, non-ASCII, URL delimiters

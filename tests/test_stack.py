@@ -26,10 +26,9 @@ import pytest
 import requests
 
 from forecasting.pipelines import REFRESH_DAG_ID, REFRESH_SERIES_PARAM, RETRAIN_DAG_ID, TRAIN_TASK_ID
-from tests.conftest import SAMPLE_MODEL
+from tests.conftest import REPO, SAMPLE_MODEL
 from tests.servers import free_port
 
-REPO = Path(__file__).resolve().parents[1]
 UP_TIMEOUT_S = 420  # make up gives up after 300 s itself; the venv is already installed
 PIPELINE_TIMEOUT_S = 600
 TAIL_LINES = 60
