@@ -10,6 +10,7 @@ since), through the same code that built the training matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import lightgbm
@@ -28,11 +29,16 @@ from forecasting.tables import reported
 
 @dataclass(frozen=True)
 class ForecastKey:
-    """What a forecast depends on: the served model version and the current data versions."""
+    """What a forecast depends on: the served model version and the state of the current data.
+
+    The data state of a series is its current version id *and* that version's row count
+    and last time: a weekly append keeps the version id, so the id alone would keep
+    answering from last week's origin.
+    """
 
     model: str
     version_id: int | None
-    data_versions: tuple[tuple[str, int | None], ...]
+    data_state: tuple[tuple[str, int | None, int | None, datetime | None], ...]
 
 
 def forecast_key(conn: Connection, model: str) -> ForecastKey:
@@ -43,7 +49,14 @@ def forecast_key(conn: Connection, model: str) -> ForecastKey:
     """
     served = served_versions()
     rows = conn.execute(
-        select(MLModel.name, served.c.version_id, TimeSeries.name.label("series"), TSVersion.id.label("data"))
+        select(
+            MLModel.name,
+            served.c.version_id,
+            TimeSeries.name.label("series"),
+            TSVersion.id.label("data"),
+            TSVersion.n_values,
+            TSVersion.last_time,
+        )
         .select_from(MLModel)
         .outerjoin(served, served.c.model_id == MLModel.id)
         .outerjoin(DataConfigSeries, DataConfigSeries.data_config_id == MLModel.data_config_id)
@@ -54,8 +67,10 @@ def forecast_key(conn: Connection, model: str) -> ForecastKey:
     ).all()
     if not rows:
         raise NotFound(f"unknown model: {model}")
-    versions = tuple((row.series, row.data) for row in rows if row.series is not None)
-    return ForecastKey(model, rows[0].version_id, versions)
+    state = tuple(
+        (row.series, row.data, row.n_values, row.last_time) for row in rows if row.series is not None
+    )
+    return ForecastKey(model, rows[0].version_id, state)
 
 
 def checked_booster(version: ServedVersion, data: Dataset) -> lightgbm.Booster:

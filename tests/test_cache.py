@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pandas as pd
 from sqlalchemy import update
 
 from forecasting.apply import apply_document
 from forecasting.db import make_engine, writing
 from forecasting.models import MLModelVersion
+from forecasting.refresh import store
 from forecasting.registry import model_versions
+from forecasting.series import series_specs, version_values
 from tests.conftest import SAMPLE_MODEL
 from tests.store_checks import add_corrupt_version, statements
 
@@ -166,3 +169,28 @@ def test_a_worker_whose_only_ready_version_is_corrupt_answers_503_json_naming_it
         assert f"version {corrupt}: stored artifact does not load" in response.get_json()["error"]
     refused = client.get("/readyz").get_json()["worker"]["refused_versions"]
     assert [(v["model"], v["version"]) for v in refused] == [(SAMPLE_MODEL, corrupt)]
+
+
+def test_a_weekly_append_is_forecast_from_the_new_week_within_the_ttl(served, app_for):
+    """An append keeps every version id; the forecast must still move to the new origin."""
+    client = app_for(served, cache_ttl_s=0).test_client()
+    before = client.get(PREDICT).get_json()
+    with served.connect() as conn:
+        specs = series_specs(conn, ["sample-coffee", "sample-tea", "sample-flu"])
+        downloads = {spec.name: version_values(conn, spec.name)[1] for spec in specs}
+    newest = max(frame["time"].max() for frame in downloads.values())
+    week = newest + pd.Timedelta(weeks=1)
+    appended = {
+        name: pd.concat([frame, pd.DataFrame({"time": [week], "value": [50.0]})], ignore_index=True)
+        for name, frame in downloads.items()
+    }
+    results = store(served, specs, appended)
+    assert {(r.outcome, r.rows_added) for r in results} == {("appended", 1)}
+
+    after = poll(
+        client, PREDICT, lambda r: r.get_json()["forecasts"][0]["last_date"] == week.isoformat()
+    ).get_json()
+
+    assert after["data_versions"] == before["data_versions"]
+    assert after["model_version"] == before["model_version"]
+    assert {f["last_date"] for f in after["forecasts"]} == {week.isoformat()}
