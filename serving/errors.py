@@ -1,12 +1,15 @@
-"""Every error is JSON ``{"error": "..."}`` with the right status, on every route."""
+"""Every error answers with the right status and its message: JSON ``{"error": "..."}``, except on
+the forecast pages, which a browser opens (often from the index's links): there an HTML page says it.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from forecasting.errors import (
     ArtifactError,
@@ -38,7 +41,12 @@ def status_of(exc: ForecastingError) -> int:
     return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
 
 
-def error(message: str, status: int, **extra):
+def error(message: str, status: int, **extra) -> Response:
+    """The error as the route's clients read it: an HTML page on the pages, JSON elsewhere."""
+    if request.blueprint == "pages":
+        phrase = HTTP_STATUS_CODES.get(status, "Error")
+        page = render_template("error.html", status=status, phrase=phrase, message=message)
+        return Response(page, status=status, mimetype="text/html")
     response = jsonify({"error": message, **extra})
     response.status_code = status
     return response

@@ -17,6 +17,7 @@ from forecasting.training import train_model
 from serving.charts import PALETTE, ForecastPoint, SeriesData, build_chart
 from serving.pages import backtest_rows
 from tests.conftest import SAMPLE_MODEL, SAMPLE_YAML
+from tests.servers import TcpProxy
 
 START = datetime(2024, 1, 7)
 
@@ -38,9 +39,11 @@ class Page(HTMLParser):
         self.tables: dict[str, list[list[str]]] = {}
         self.facts: dict[str, str] = {}
         self.title = ""
+        self.error = ""
         self.links: list[str] = []
         self._table: list[list[str]] | None = None
         self._text: list[str] | None = None
+        self._text_tag = ""
         self._term = ""
         self.feed(text)
 
@@ -54,16 +57,21 @@ class Page(HTMLParser):
             self._table = self.tables.setdefault(found.get("class") or "", [])
         elif tag == "tr" and self._table is not None:
             self._table.append([])
-        elif tag in ("td", "th", "dt", "dd", "title") and self._text is None:
-            self._text = []
+        elif self._text is None and (
+            tag in ("td", "th", "dt", "dd", "title")
+            or (tag == "p" and "error" in (found.get("class") or "").split())
+        ):
+            self._text, self._text_tag = [], tag
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "table":
             self._table = None
-        elif tag in ("td", "th", "dt", "dd", "title") and self._text is not None:
+        elif tag == self._text_tag and self._text is not None:
             text = " ".join("".join(self._text).split())
             self._text = None
-            if tag in ("td", "th") and self._table is not None:
+            if tag == "p":
+                self.error = text
+            elif tag in ("td", "th") and self._table is not None:
                 self._table[-1].append(text)
             elif tag == "dt":
                 self._term = text
@@ -266,14 +274,45 @@ def test_an_empty_index_says_how_to_create_a_model(engine: Engine, app_for) -> N
     assert "models" not in Page(response.text).tables
 
 
-def test_unknown_and_untrained_models_answer_the_json_404(engine: Engine, app_for) -> None:
+def error_page(response, status: int) -> Page:
+    """An error answered as an HTML page: the status, and the page's parsed text."""
+    assert response.status_code == status, response.text
+    assert response.mimetype == "text/html"
+    page = Page(response.text)
+    assert page.title.startswith(f"{status} ")
+    assert "/" in page.links  # back to the index
+    return page
+
+
+def test_unknown_and_untrained_models_answer_an_html_404_with_the_api_message(
+    engine: Engine, app_for
+) -> None:
     apply_file(engine, SAMPLE_YAML)
     client = app_for(engine).test_client()
-    unknown = client.get("/models/nope")
-    assert (unknown.status_code, unknown.get_json()) == (404, {"error": "unknown model: nope"})
-    untrained = client.get(f"/models/{SAMPLE_MODEL}")
-    assert untrained.status_code == 404
-    assert "no ready version" in untrained.get_json()["error"]
+    for name in ("<b>nope&", SAMPLE_MODEL):
+        api = client.get(f"/api/model/{name}/predict")
+        assert (api.status_code, api.mimetype) == (404, "application/json")
+        response = client.get(f"/models/{name}")
+        page = error_page(response, 404)
+        assert page.error == api.get_json()["error"]
+        assert "<b>" not in response.text
+    assert "no ready version" in page.error and f"forecasting train {SAMPLE_MODEL}" in page.error
+
+
+def test_without_the_database_pages_answer_an_html_503_and_the_api_json(pg_engine: Engine, app_for) -> None:
+    proxy = TcpProxy((pg_engine.url.host or "127.0.0.1", pg_engine.url.port or 5432)).start()
+    try:
+        behind = pg_engine.url.set(port=proxy.port).render_as_string(hide_password=False)
+        client = app_for(pg_engine, database_url=behind).test_client()
+        assert client.get("/").status_code == 200
+    finally:
+        proxy.stop()
+    api = client.get("/api/model")
+    assert (api.status_code, api.mimetype) == (503, "application/json")
+    assert api.get_json()["error"].startswith("database unavailable: ")
+    for path in ("/", f"/models/{SAMPLE_MODEL}"):
+        page = error_page(client.get(path), 503)
+        assert page.error.startswith("database unavailable: ")
 
 
 @pytest.fixture
