@@ -9,6 +9,7 @@ since), through the same code that built the training matrix.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from forecasting.errors import ArtifactError, Conflict, NotFound
 from forecasting.estimator import load_booster, predict_latest, probe_artifact, same_predictions
 from forecasting.features import build_latest, feature_columns, make_panel
 from forecasting.models import DataConfigSeries, MLModel, TimeSeries, TSVersion, is_current, served_versions
-from forecasting.registry import ServedVersion, served_version
+from forecasting.registry import ServedVersion, mark_unloadable, served_version
 from forecasting.tables import reported
 
 
@@ -92,6 +93,48 @@ def checked_booster(version: ServedVersion, data: Dataset) -> lightgbm.Booster:
     return booster
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """A served version that loads, its booster and the data it forecasts."""
+
+    version: ServedVersion
+    booster: lightgbm.Booster
+    data: Dataset
+
+
+def load_served(
+    engine: Engine,
+    model: str,
+    *,
+    refused: Collection[int] = (),
+    held: tuple[ServedVersion, lightgbm.Booster] | None = None,
+    on_refused: Callable[[int, str], None] | None = None,
+) -> Loaded:
+    """The served version of ``model`` with its booster, checked in a child process first.
+
+    A version whose artifact does not load is marked ``failed`` in the database
+    (:func:`registry.mark_unloadable`) and the next served version is tried, so the
+    CLI, the listings and every serving worker agree on what is served. ``refused``
+    versions are skipped; ``held`` (a version already loaded by this process) is
+    reused without a new check when it is still the served one; ``on_refused`` hears of
+    each version found unloadable.
+    """
+    skipped = set(refused)
+    while True:
+        with engine.connect() as conn:
+            version = served_version(conn, model, skipped)
+            data = load_dataset(conn, version.data_config_id)
+        if held is not None and held[0].version_id == version.version_id:
+            return Loaded(held[0], held[1], data)
+        try:
+            return Loaded(version, checked_booster(version, data), data)
+        except ArtifactError as exc:
+            skipped.add(version.version_id)
+            mark_unloadable(engine, version.version_id, str(exc))
+            if on_refused:
+                on_refused(version.version_id, str(exc))
+
+
 def version_data(version: ServedVersion, data: Dataset) -> Dataset:
     """The series the version was trained on, in their roles then; refuses if any is gone."""
     targets, features = tuple(version.meta["targets"]), tuple(version.meta["features"])
@@ -153,9 +196,6 @@ def forecast(engine: Engine, name: str, history: pd.DataFrame | None = None) -> 
     ``history`` (``series, time, value``) replaces the stored values of the series it
     names: a what-if forecast; those series report data version ``None``.
     """
-    with engine.connect() as conn:
-        version = served_version(conn, name)
-        data = load_dataset(conn, version.data_config_id)
-    if history is not None:
-        data = supplied_dataset(data, history)
-    return compute_forecast(load_booster(version.artifact), version, version_data(version, data))
+    loaded = load_served(engine, name)
+    data = loaded.data if history is None else supplied_dataset(loaded.data, history)
+    return compute_forecast(loaded.booster, loaded.version, version_data(loaded.version, data))

@@ -86,6 +86,26 @@ class ServedVersion:
     meta: dict[str, Any]
 
 
+def mark_unloadable(engine: Engine, version_id: int, reason: str) -> None:
+    """Record that a ``ready`` version's artifact does not load: it becomes ``failed``, with the reason.
+
+    Whichever reader finds it (a serving worker, the CLI) writes it down, so every
+    reader's served version (:func:`models.served_versions`) moves past it together.
+    """
+    with writing(engine) as conn:
+        meta = conn.scalar(
+            select(MLModelVersion.meta).where(
+                MLModelVersion.id == version_id, MLModelVersion.status == "ready"
+            )
+        )
+        if meta is not None:
+            conn.execute(
+                update(MLModelVersion)
+                .where(MLModelVersion.id == version_id)
+                .values(status="failed", meta={**meta, "status_reason": f"found unloadable: {reason}"})
+            )
+
+
 def served_version(conn: Connection, model: str, refused: Collection[int] = ()) -> ServedVersion:
     """The served version of ``model`` with its artifact, in one SELECT (see :func:`served_versions`)."""
     served = served_versions(refused)
@@ -106,8 +126,28 @@ def served_version(conn: Connection, model: str, refused: Collection[int] = ()) 
     if row is None:
         raise NotFound(f"unknown model: {model}")
     if row.id is None:
-        raise NotFound(f"model {model!r} has no ready version yet: run `forecasting train {model}`")
+        raise NotFound(_no_served_version(conn, model))
     return ServedVersion(row.name, row.data_config_id, row.id, row.created_at, row.artifact, row.meta)
+
+
+def _no_served_version(conn: Connection, model: str) -> str:
+    """Why ``model`` has nothing to serve, naming its newest version's status and reason if any."""
+    newest = conn.execute(
+        select(MLModelVersion.id, MLModelVersion.status, MLModelVersion.meta.label("meta"))
+        .join(MLModel, MLModel.id == MLModelVersion.model_id)
+        .where(MLModel.name == model)
+        .order_by(MLModelVersion.created_at.desc(), MLModelVersion.id.desc())
+        .limit(1)
+    ).one_or_none()
+    advice = f"run `forecasting train {model}`"
+    if newest is None:
+        return f"model {model!r} has no ready version yet: {advice}"
+    reason = newest.meta.get("status_reason")
+    return (
+        f"model {model!r} has no ready version: its newest, version {newest.id}, is {newest.status}"
+        + (f" ({reason})" if reason else "")
+        + f"; {advice}"
+    )
 
 
 def models_overview(conn: Connection, name: str | None = None) -> list[dict[str, Any]]:
@@ -200,6 +240,6 @@ def version_record(conn: Connection, model: str, version_id: int | None = None) 
         raise NotFound(f"unknown model: {model}")
     if row.id is None:
         if version_id is None:
-            raise NotFound(f"model {model!r} has no ready version yet: run `forecasting train {model}`")
+            raise NotFound(_no_served_version(conn, model))
         raise NotFound(f"model {model!r} has no version {version_id}")
     return {"id": row.id, "created_at": row.created_at, "status": row.status, "meta": row.meta}

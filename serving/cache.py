@@ -1,16 +1,16 @@
 """Forecasts held per worker, reloaded in the background when the database moves on.
 
 A worker holds, per model, the served version's booster and the forecast it gives
-on the current data, keyed by (model version, data versions)
+on the current data, keyed by the model version and the data state
 (:class:`forecasting.inference.ForecastKey`). Requests are answered from what is
 held; once the entry is older than the TTL, the next request starts a check in a
 background thread (stale-while-revalidate), so a new model version or new data is
 served within the TTL plus the load time, and never makes a request wait.
 
-A new version is parsed in a child process first (:func:`checked_booster`): one
-that fails to load is remembered and never replaces the version being served; a
-worker that starts while the newest ready version is damaged serves the newest one
-that loads (:func:`forecasting.models.served_versions` with the refused ones left out).
+A new version is parsed in a child process first (:func:`forecasting.inference.load_served`):
+one that fails to load never replaces the version being served; it is marked
+``failed`` in the database, so every worker, the CLI and the listings move past it
+together, and this worker remembers it for /readyz.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from typing import Any
 
 import lightgbm
 import pandas as pd
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
-from forecasting.dataset import Dataset, load_dataset, supplied_dataset
-from forecasting.errors import ArtifactError, NotFound
-from forecasting.inference import ForecastKey, checked_booster, compute_forecast, forecast_key, version_data
-from forecasting.registry import ServedVersion, served_version
+from forecasting.dataset import load_dataset, supplied_dataset
+from forecasting.errors import NotFound
+from forecasting.inference import ForecastKey, compute_forecast, forecast_key, load_served, version_data
+from forecasting.registry import ServedVersion
 
 log = logging.getLogger(__name__)
 
@@ -148,23 +148,31 @@ class ForecastCache:
             with self._guard:
                 self._checking.discard(model)
 
+    def _refuse(self, model: str, version_id: int, reason: str) -> None:
+        self._failed[(model, version_id)] = reason
+        log.error("model %r version %s does not load, marked failed: %s", model, version_id, reason)
+
     def _load(self, model: str, held: Held | None) -> Held:
         """Compare the database's key with ``held``'s; load and compute only what changed."""
         started = time.monotonic()
         with self.engine.connect() as conn:
             key = forecast_key(conn, model)
-            if held is not None and key == held.key:
-                fresh = replace(held, checked_at=started)
-                self._held[model] = fresh
-                return fresh
-            if key.version_id is None:
-                raise NotFound(f"model {model!r} has no ready version yet: run `forecasting train {model}`")
-            if held is not None and (model, key.version_id) in self._failed:
-                version, booster = held.version, held.booster  # the newest is known bad: keep serving
-                data = load_dataset(conn, version.data_config_id)
-            else:
-                version, booster, data = self._loadable(conn, model, held)
-        document = compute_forecast(booster, version, version_data(version, data))
+        if held is not None and key == held.key:
+            fresh = replace(held, checked_at=started)
+            self._held[model] = fresh
+            return fresh
+        loaded = load_served(
+            self.engine,
+            model,
+            refused={version for (name, version) in self._failed if name == model},
+            held=(held.version, held.booster) if held is not None else None,
+            on_refused=lambda version_id, reason: self._refuse(model, version_id, reason),
+        )
+        version, booster = loaded.version, loaded.booster
+        if version.version_id != key.version_id:  # the key's version was refused (and marked) meanwhile
+            with self.engine.connect() as conn:
+                key = forecast_key(conn, model)
+        document = compute_forecast(booster, version, version_data(version, loaded.data))
         fresh = Held(key, version, booster, document, json.dumps(document).encode(), started)
         self._held[model] = fresh
         if self._on_served:
@@ -176,27 +184,3 @@ class ForecastCache:
             document["data_versions"],
         )
         return fresh
-
-    def _loadable(
-        self, conn: Connection, model: str, held: Held | None
-    ) -> tuple[ServedVersion, lightgbm.Booster, Dataset]:
-        """The newest ready version that loads, its booster and data; refused ones are remembered."""
-        while True:
-            refused = {version for (name, version) in self._failed if name == model}
-            try:
-                version = served_version(conn, model, refused)
-            except NotFound:
-                if not refused:
-                    raise
-                raise ArtifactError(
-                    f"model {model!r} has no version this worker can load; refused: "
-                    + "; ".join(f"version {v}: {self._failed[(model, v)]}" for v in sorted(refused))
-                ) from None
-            data = load_dataset(conn, version.data_config_id)
-            if held is not None and version.version_id == held.version.version_id:
-                return held.version, held.booster, data
-            try:
-                return version, checked_booster(version, data), data
-            except ArtifactError as exc:
-                self._failed[(model, version.version_id)] = str(exc)
-                log.error("model %r version %s refused: %s", model, version.version_id, exc)

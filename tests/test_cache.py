@@ -78,7 +78,10 @@ def test_a_version_with_a_corrupt_artifact_does_not_replace_the_served_one(serve
     assert [(v["model"], v["version"]) for v in worker["refused_versions"]] == [(SAMPLE_MODEL, corrupt)]
     assert worker["refused_versions"][0]["reason"]
     assert worker["held"][SAMPLE_MODEL]["model_version"] == before["model_version"]
-    assert worker["held"][SAMPLE_MODEL]["newest_ready_version"] == corrupt
+    assert worker["held"][SAMPLE_MODEL]["newest_ready_version"] == before["model_version"]
+    assert client.get(f"/api/model/{SAMPLE_MODEL}").get_json()["served_version"] == before["model_version"]
+    statuses = {v["id"]: v["status"] for v in client.get(f"/api/model/{SAMPLE_MODEL}/versions").get_json()}
+    assert statuses == {before["model_version"]: "ready", corrupt: "failed"}
     after = client.get(PREDICT)
     assert after.headers["X-Model-Version"] == str(before["model_version"])
     assert after.get_json()["forecasts"] == before["forecasts"]
@@ -151,12 +154,13 @@ def test_a_new_worker_skips_a_corrupt_newest_version_and_serves_the_newest_that_
     assert [(v["model"], v["version"]) for v in worker["refused_versions"]] == [(SAMPLE_MODEL, corrupt)]
     assert worker["held"][SAMPLE_MODEL] | {"age_s": 0} == {
         "model_version": good,
-        "newest_ready_version": corrupt,
+        "newest_ready_version": good,
         "age_s": 0,
     }
+    assert [m["served_version"] for m in client.get("/readyz").get_json()["models"]] == [good]
 
 
-def test_a_worker_whose_only_ready_version_is_corrupt_answers_503_json_naming_it(served, app_for):
+def test_a_worker_whose_only_ready_version_is_corrupt_answers_404_json_naming_it(served, app_for):
     with writing(served) as conn:
         conn.execute(update(MLModelVersion).values(status="failed"))
     corrupt = add_corrupt_version(served)
@@ -165,8 +169,9 @@ def test_a_worker_whose_only_ready_version_is_corrupt_answers_503_json_naming_it
     first, again = client.get(PREDICT), client.get(PREDICT)
 
     for response in (first, again):
-        assert response.status_code == 503
-        assert f"version {corrupt}: stored artifact does not load" in response.get_json()["error"]
+        assert response.status_code == 404
+        error = response.get_json()["error"]
+        assert f"its newest, version {corrupt}, is failed (found unloadable: stored artifact" in error
     refused = client.get("/readyz").get_json()["worker"]["refused_versions"]
     assert [(v["model"], v["version"]) for v in refused] == [(SAMPLE_MODEL, corrupt)]
 
