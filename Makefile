@@ -70,10 +70,13 @@ $(PEER_STAMP): bench/requirements-peer.txt
 	$(PEER_VENV)/bin/python -m pip install --quiet -r bench/requirements-peer.txt
 	touch $(PEER_STAMP)
 
+# Postgres must answer on 127.0.0.1:5432 (the database forecasting_bench is created when missing);
+# the serving benchmark needs wrk, checked first so a missing one stops the run before the long parts.
 bench: $(STAMP) $(PEER_STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk (bench/serving_bench.py): apt-get install wrk"; exit 2; }
 	$(BIN)/python bench/refresh_bench.py
 	$(BIN)/python bench/forecast_bench.py --peer-python $(PEER_VENV)/bin/python
-	$(BIN)/python bench/serving_bench.py  # needs wrk (Debian package wrk)
+	$(BIN)/python bench/serving_bench.py
 
 clean:
 	rm -rf $(VENV) var
