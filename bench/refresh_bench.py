@@ -20,6 +20,7 @@ One run, same Postgres database, same deterministic data, both sides on a fresh 
 
 Run:  .venv/bin/python bench/refresh_bench.py [--series 1000] [--points 260]
       [--changed 0.1] [--repeat 2] [--database-url URL] [--profile]
+The database (default forecasting_bench on 127.0.0.1:5432) is created when missing.
 Progress goes to stderr, the report to stdout.
 """
 
@@ -42,11 +43,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 import sqlalchemy
+from database import bench_engine
 from sqlalchemy import Engine, and_, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 import forecasting.refresh
-from forecasting.db import make_engine
 from forecasting.digest import row_hashes
 from forecasting.migrate import upgrade
 from forecasting.models import TimeSeries, TSValue, TSVersion, is_current
@@ -537,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also cProfile ours (to stderr)")
     args = parser.parse_args(argv)
 
-    engine = make_engine(args.database_url)
+    engine = bench_engine(args.database_url)
     if engine.dialect.name != "postgresql":
         raise SystemExit("this benchmark needs Postgres")
     counter = StatementCounter(engine)

@@ -57,9 +57,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from database import bench_engine
 from prometheus_client.parser import text_string_to_metric_families
 from reporting import cpu_model, table
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from forecasting.apply import apply_file
 from forecasting.db import make_engine
@@ -102,10 +103,9 @@ def progress(message: str) -> None:
 
 def build_store(url: str | None, workdir: Path) -> str:
     """A migrated store with the sample model trained; returns its URL (with password)."""
-    engine = make_engine(url or f"sqlite:///{workdir / 'store.db'}")
+    engine = bench_engine(url or f"sqlite:///{workdir / 'store.db'}")
     try:
         if engine.dialect.name == "postgresql":
-            _create_database_if_missing(engine)
             with engine.begin() as conn:
                 conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         upgrade(engine)
@@ -115,19 +115,6 @@ def build_store(url: str | None, workdir: Path) -> str:
         return engine.url.render_as_string(hide_password=False)
     finally:
         engine.dispose()
-
-
-def _create_database_if_missing(engine: Engine) -> None:
-    maintenance = make_engine(engine.url.set(database="postgres"))
-    try:
-        with maintenance.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            found = conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": engine.url.database}
-            )
-            if not found:
-                conn.execute(text(f'CREATE DATABASE "{engine.url.database}"'))
-    finally:
-        maintenance.dispose()
 
 
 # --------------------------------------------------------------------------- server
@@ -429,6 +416,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s runs, short warm-up")
     args = parser.parse_args(argv)
+    if not shutil.which(args.wrk):
+        raise SystemExit(
+            f"wrk not found at {args.wrk}: install it (Debian/Ubuntu: apt-get install wrk) or pass --wrk PATH"
+        )
     duration = 2.0 if args.quick else args.duration
     rounds = 1 if args.quick else args.rounds
     warm_s = 1.0 if args.quick else 3.0
