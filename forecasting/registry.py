@@ -1,11 +1,13 @@
 """Model versions: register (artifact and metadata in one transaction), look up, list.
 
-A version is inserted as ``training`` (artifact and metadata in one transaction),
-its artifact read back *from the database*, parsed in a child process and asked to
-predict the rows the fitted booster predicted; only an identical answer makes it
-``ready``. A crash in between leaves a ``training`` version, which is never served. A version that fails the
-check is kept as ``failed`` (with the reason), one that fails the optional gate
-as ``rejected``; neither is ever served. The served version is the one rule of
+A version is inserted as ``training``, its artifact read back *from the database*,
+parsed in a child process and asked to predict the rows the fitted booster
+predicted; only an identical answer makes it ``ready``. All of it is one
+transaction: a process killed part way (a CLI interrupted, a serving worker or a
+task killed) leaves no version at all, never one stuck in ``training`` (the
+migration 0002 marks those an earlier release left behind as ``failed``). A version
+that fails the check is kept as ``failed`` (with the reason), one that fails the
+optional gate as ``rejected``; neither is ever served. The served version is the one rule of
 :func:`models.served_versions`.
 """
 
@@ -60,14 +62,12 @@ def register(
             .values(model_id=model_id, status="training", artifact=artifact, meta=meta)
             .returning(MLModelVersion.id)
         )
-    with engine.connect() as conn:
         stored = conn.scalar(select(MLModelVersion.artifact).where(MLModelVersion.id == version_id))
-    reason = check_artifact(stored, check_rows, expected)
-    status = "failed" if reason else "ready"
-    mase = (meta.get("backtest") or {}).get("mase")
-    if status == "ready" and gate and mase is not None and mase >= GATE_MASE:
-        status, reason = "rejected", f"backtest MASE {mase:.3f} >= {GATE_MASE} (gate)"
-    with writing(engine) as conn:
+        reason = check_artifact(stored, check_rows, expected)
+        status = "failed" if reason else "ready"
+        mase = (meta.get("backtest") or {}).get("mase")
+        if status == "ready" and gate and mase is not None and mase >= GATE_MASE:
+            status, reason = "rejected", f"backtest MASE {mase:.3f} >= {GATE_MASE} (gate)"
         conn.execute(
             update(MLModelVersion)
             .where(MLModelVersion.id == version_id)
