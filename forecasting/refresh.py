@@ -182,12 +182,17 @@ def add_and_download(
     """Define a series and store its first version in one transaction.
 
     The download happens first; if it fails, nothing is created (the seed created
-    the series and then downloaded, leaving an empty series behind on failure).
+    the series and then downloaded, leaving an empty series behind on failure), and
+    its error is raised as it is: it names the series already, and its kind tells
+    the caller whether a retry can help.
     """
     spec = new_series_spec(name, source, params)
     downloads, failures = download([spec], sources=sources)
     if failures:
-        raise SourceError(name, failures[0].error or "download failed")
+        failure = failures[0].exception
+        if isinstance(failure, ForecastingError):
+            raise failure
+        raise SourceError(name, f"{type(failure).__name__}: {failure}") from failure
     with writing(engine) as conn:
         created = insert_series(conn, spec)
         return store_in(conn, [created], downloads)[0]

@@ -1,4 +1,4 @@
-"""Replay vcrpy cassettes of real Google Trends answers through ``responses``.
+"""Replay vcrpy cassettes of real Google Trends answers through ``responses``, or emulate others.
 
 vcrpy cannot replay them under urllib3 2, so each interaction is decoded (bodies are
 often gzip behind ``!!binary``) and registered by method and URL path; the query
@@ -7,16 +7,20 @@ string (req, token, tz, hl) is ignored because it varies with the caller's setti
 
 from __future__ import annotations
 
+import calendar
 import gzip
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import responses
 import yaml
+from requests import PreparedRequest
 
 JSON_PREFIX = b")]}'"
 # Recorded headers that describe the recorded transfer, not the decoded body we replay.
@@ -95,3 +99,66 @@ def _decode(entry: dict[str, Any]) -> Interaction:
         headers=kept,
         body=body,
     )
+
+
+def timeline_answer(recorded: Interaction, times: Sequence[datetime], values: Sequence[int]) -> Interaction:
+    """The recorded timeline answer (``widgetdata/multiline``) with other points, the last partial.
+
+    Emulates answers the recordings lack, such as the monthly points Google sends for a
+    window longer than five years. Each point has Google's fields; ``formattedTime`` is
+    the plain date whatever the granularity, since pytrends reads only ``time``,
+    ``value`` and ``isPartial``.
+    """
+    points = [
+        {
+            "time": str(calendar.timegm(time.timetuple())),
+            "formattedTime": time.strftime("%b %-d, %Y"),
+            "formattedAxisTime": time.strftime("%b %-d, %Y"),
+            "value": [int(value)],
+            "hasData": [True],
+            "formattedValue": [str(int(value))],
+        }
+        for time, value in zip(times, values, strict=True)
+    ]
+    points[-1]["isPartial"] = True
+    document = {"default": {"timelineData": points, "averages": []}}
+    return replace(recorded, body=_prefix(recorded.body) + json.dumps(document).encode())
+
+
+def serve_timelines(
+    mock: responses.RequestsMock, recorded: list[Interaction], timelines: Mapping[str, Interaction]
+) -> None:
+    """Google answering each keyword with its own timeline answer, as many times as asked.
+
+    The recorded cookie answer is served as is; the recorded explore answer comes back
+    with the asked keyword as the timeline widget's token, which pytrends sends with
+    its timeline request, so that request picks the keyword's answer.
+    """
+    cookie = next(i for i in recorded if i.method == "GET" and "/trends/explore" in i.uri)
+    explore = next(i for i in recorded if i.method == "POST")
+    register(mock, [cookie])
+
+    def answer_explore(request: PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        asked = json.loads(parse_qs(urlsplit(request.url).query)["req"][0])
+        keyword = asked["comparisonItem"][0]["keyword"]
+        document = explore.json()
+        for widget in document["widgets"]:
+            if widget["id"] == "TIMESERIES":
+                widget["token"] = keyword
+        return explore.status, {}, _prefix(explore.body) + json.dumps(document).encode()
+
+    def answer_timeline(request: PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        answer = timelines[parse_qs(urlsplit(request.url).query)["token"][0]]
+        return answer.status, {}, answer.body
+
+    timeline = next(iter(timelines.values()))
+    for method, pattern, callback, content_type in (
+        ("POST", explore.url_pattern, answer_explore, explore.content_type),
+        ("GET", timeline.url_pattern, answer_timeline, timeline.content_type),
+    ):
+        mock.add_callback(method, pattern, callback=callback, content_type=content_type)
+
+
+def _prefix(body: bytes) -> bytes:
+    """Google's anti-hijacking first line, kept as recorded (its length differs by endpoint)."""
+    return body[: body.index(b"\n") + 1]

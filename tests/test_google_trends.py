@@ -21,9 +21,9 @@ import responses
 from pytrends.request import BASE_TRENDS_URL, TrendReq
 
 from forecasting.errors import InvalidInput, RateLimited, SourceError, SourceUnavailable
-from forecasting.sources.base import SeriesSpec, clean_download
+from forecasting.sources.base import SeriesSpec, clean_download, granularity
 from forecasting.sources.google_trends import GoogleTrendsSettings, GoogleTrendsSource, resolve_timeframe
-from tests.cassettes import Interaction, load_cassette, register, url_pattern
+from tests.cassettes import Interaction, load_cassette, register, timeline_answer, url_pattern
 
 COOKIE = url_pattern(f"{BASE_TRENDS_URL}/explore/")
 EXPLORE = url_pattern(TrendReq.GENERAL_URL)
@@ -300,6 +300,58 @@ def test_an_empty_timeline_is_a_source_error(
         make_source([]).download(PIZZA)
 
     assert failure.value.series == "pizza-us"
+
+
+def test_a_monthly_answer_is_refused_naming_the_window_and_what_to_do(
+    google: responses.RequestsMock, partial: list[Interaction]
+) -> None:
+    # What Google answers the example's "2023-01-01 today" once the window passes five years.
+    months = pd.date_range("2023-01-01", "2028-03-01", freq="MS")
+    monthly = timeline_answer(only(partial, MULTILINE)[0], months, [50] * len(months))
+    register(google, only(partial, COOKIE) + only(partial, EXPLORE) + [monthly])
+    spec = SeriesSpec("coffee", "google_trends", {"keyword": "coffee", "timeframe": "2023-01-01 today"})
+
+    with pytest.raises(SourceError) as failure:
+        make_source([]).download(spec)
+
+    message = str(failure.value)
+    assert message.startswith(
+        f"series 'coffee': Google Trends answered monthly points for timeframe '2023-01-01 {date.today()}', "
+        "not weekly ones, so nothing is stored: Google answers monthly for windows longer than about "
+        "five years; give the series' param timeframe a start less than five years back, e.g. '"
+    )
+    assert not isinstance(failure.value, SourceUnavailable)  # asking again gives the same answer
+
+
+def test_a_real_daily_answer_is_refused(
+    google: responses.RequestsMock, cassette: Callable[[str], list[Interaction]]
+) -> None:
+    register(google, cassette("test_interest_over_time_ok.yaml"))  # 2021-01-01 to 2021-01-05, daily
+    spec = SeriesSpec("pizza", "google_trends", {"timeframe": "2021-01-01 2021-01-05"})
+
+    with pytest.raises(SourceError) as failure:
+        make_source([]).download(spec)
+
+    assert str(failure.value).startswith(
+        "series 'pizza': Google Trends answered daily points for timeframe '2021-01-01 2021-01-05', "
+        "not weekly ones, so nothing is stored: Google answers daily or finer for windows shorter than "
+        "about nine months; give the series' param timeframe a start at least nine months back, e.g. '"
+    )
+
+
+def test_the_granularity_comes_from_the_answers_times() -> None:
+    def of(*times: str) -> str | None:
+        return granularity(pd.Series(pd.to_datetime(list(times))))
+
+    assert of("2024-01-07", "2024-01-14", "2024-01-21") == "weekly"
+    assert of("2024-01-07", "2024-01-21", "2024-01-28") == "weekly"  # a missing week is still weekly
+    assert of("2024-01-07", "2024-01-08", "2024-01-09") == "daily"
+    assert of("2024-01-01", "2024-02-01", "2024-03-01", "2024-05-01") == "monthly"
+    assert of("2024-01-07 00:00", "2024-01-07 01:00", "2024-01-07 02:00") == "hourly"
+    assert of("2024-01-07 00:00", "2024-01-07 00:08", "2024-01-07 00:16") == "every 8 minutes"
+    assert of("2024-01-07", "2024-01-15", "2024-01-22") == "irregular"
+    assert of("2024-01-15", "2024-02-15") == "irregular"  # a month apart, but not month starts
+    assert of("2024-01-07") is None  # one point has no spacing
 
 
 def test_settings_from_mapping_convert_text_values() -> None:

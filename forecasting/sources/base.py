@@ -33,7 +33,11 @@ class DataSource(Protocol):
     synthetic: ClassVar[bool]
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Check and normalise the params given at ``series add``; raise InvalidInput."""
+        """Check and normalise the params given when a series is defined; raise InvalidInput.
+
+        The one check of a definition, whichever way it comes (``series add``, ``apply``,
+        ``POST /api/timeseries``): bad params fail there, not at the first refresh.
+        """
         ...
 
     def download(self, series: SeriesSpec) -> pd.DataFrame: ...
@@ -62,6 +66,31 @@ def clean_download(series: str, frame: pd.DataFrame) -> pd.DataFrame:
         raise SourceError(series, f"the download has the time {duplicate} twice")
     clean = pd.DataFrame({"time": times.astype("datetime64[us]").to_numpy(), "value": values.to_numpy()})
     return clean.sort_values("time", ignore_index=True)
+
+
+def granularity(times: pd.Series) -> str | None:
+    """How far apart the period starts of a download are, read from the times alone.
+
+    ``weekly`` (every step a whole number of weeks, a missing week allowed), ``daily``,
+    ``monthly`` (month starts), ``hourly`` or ``every N minutes``; ``irregular`` for
+    anything else, and None for fewer than two distinct times, which have no spacing.
+    """
+    unique = pd.DatetimeIndex(pd.to_datetime(times)).unique().sort_values()
+    if len(unique) < 2:
+        return None
+    steps = np.diff(unique.to_numpy()).astype("timedelta64[s]").astype("int64")
+    step = int(steps.min())
+    day = 86_400
+    if step == 7 * day and (steps % (7 * day) == 0).all():
+        return "weekly"
+    if step == day and (steps % day == 0).all():
+        return "daily"
+    month_starts = (unique.day == 1) & (unique == unique.normalize())
+    if step >= 28 * day and month_starts.all():
+        return "monthly"
+    if 0 < step < day and step % 60 == 0 and (steps % step == 0).all():
+        return "hourly" if step == 3_600 else f"every {step // 60} minutes"
+    return "irregular"
 
 
 def to_int(raw: Any, what: str, minimum: int, maximum: int | None = None) -> int:

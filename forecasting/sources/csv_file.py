@@ -12,15 +12,20 @@ day of the month), or any layout given as ``date_format`` (e.g. ``%m/%d/%y``).
 The website writes ``<1`` for a value above zero but below one. It is read as
 ``less_than_one``: 0.5 by default, the midpoint of [0, 1), which is the least
 biased guess; ``less_than_one=0`` gives a conservative floor instead.
+
+Errors name lines and column numbers but never quote the file: a series' file may
+be one its definer cannot otherwise read, and its words must not leak through them.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,13 +47,29 @@ class CsvSource:
     synthetic: ClassVar[bool] = False
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Normalise params and check the file: readable text whose header has the column.
+
+        Only the lines up to the first data row are read. A file without data rows yet
+        passes: what its rows hold is its download's to report, as any later change is.
+        """
         reject_unknown(series, params, PARAMS, self.name)
         if params.get("path") in (None, ""):
             raise InvalidInput(f"series {series!r}: param path is required for source 'csv'")
         path = Path(str(params["path"])).expanduser().resolve()
         if not path.is_file():
             raise InvalidInput(f"series {series!r}: file not found: {path}")
-        return {"path": str(path), **_read_options(series, params)}
+        options = _read_options(series, params)
+        try:
+            with _lines(path) as lines:
+                header, header_line, _ = _layout(_rows(lines), options.get("date_format"))
+            _column_index(header, header_line, options.get("column"))
+        except OSError as exc:
+            raise InvalidInput(f"series {series!r}: cannot read {path}: {exc.strerror or exc}") from None
+        except (NotText, ColumnError) as exc:
+            raise InvalidInput(f"series {series!r}: {path}: {exc}") from None
+        except ValueError:
+            pass
+        return {"path": str(path), **options}
 
     def download(self, series: SeriesSpec) -> pd.DataFrame:
         path = Path(str(series.params.get("path", "")))
@@ -59,6 +80,14 @@ class CsvSource:
             raise SourceError(series.name, f"cannot read {path}: {exc.strerror or exc}") from None
         except ValueError as exc:
             raise SourceError(series.name, f"{path}: {exc}") from None
+
+
+class NotText(ValueError):
+    """The file is not UTF-8 text."""
+
+
+class ColumnError(ValueError):
+    """The header has no value column, or not the one asked for."""
 
 
 def read_trends_csv(
@@ -74,41 +103,75 @@ def read_trends_csv(
     omitted when there is one value column. Rows whose chosen cell is empty are
     dropped (a column that starts late). Raises ValueError naming the line at fault.
     """
-    if isinstance(source, io.TextIOBase):
-        text = source.read()
-    else:
-        text = Path(source).read_text(encoding="utf-8-sig")
-    rows = _numbered_rows(text.removeprefix("\ufeff"))
-
-    start = next(
-        (i for i, (_, cells) in enumerate(rows) if _parse_time(cells[0], date_format) is not None),
-        None,
-    )
-    if start is None:
-        expected = f"a date in the format {date_format!r}" if date_format else "YYYY-MM-DD or YYYY-MM"
-        raise ValueError(f"no data rows: no line starts with {expected}")
-    first_line = rows[start][0]
-    if start == 0 or rows[start - 1][0] != first_line - 1:
-        raise ValueError(f"no header line just above the first data row (line {first_line})")
-    header = [cell.strip() for cell in rows[start - 1][1]]
-    index = _column_index(header, column)
-
-    times: list[datetime] = []
-    values: list[float] = []
-    for line, cells in rows[start:]:
-        if len(cells) != len(header):
-            raise ValueError(f"line {line} has {len(cells)} cells but the header has {len(header)}")
-        time = _parse_time(cells[0], date_format)
-        if time is None:
-            raise ValueError(f"line {line}: {cells[0]!r} is not a date like the rows above it")
-        cell = cells[index].strip()
-        if cell == "":
-            continue
-        times.append(time)
-        values.append(_parse_value(cell, less_than_one, line, header[index]))
+    with _lines(source) as lines:
+        rows = _rows(lines)
+        header, header_line, first = _layout(rows, date_format)
+        index = _column_index(header, header_line, column)
+        times: list[datetime] = []
+        values: list[float] = []
+        for line, cells in itertools.chain([first], rows):
+            if len(cells) != len(header):
+                raise ValueError(f"line {line} has {len(cells)} cells but the header has {len(header)}")
+            time = _parse_time(cells[0], date_format)
+            if time is None:
+                raise ValueError(f"line {line}: the first cell is not a date like the rows above it")
+            cell = cells[index].strip()
+            if cell == "":
+                continue
+            times.append(time)
+            values.append(_parse_value(cell, less_than_one, line, index))
     if not times:
-        raise ValueError(f"no data rows: column {header[index]!r} has no values")
+        raise ValueError(f"no data rows: column {index + 1} has no values")
     return pd.DataFrame({"time": pd.to_datetime(times), "value": pd.Series(values, dtype="float64")})
+
+
+@contextmanager
+def _lines(source: str | Path | io.TextIOBase) -> Iterator[Iterator[str]]:
+    """The text lines of a path or stream, without a leading byte order mark."""
+    if isinstance(source, io.TextIOBase):
+        yield _without_bom(source)
+        return
+    with open(source, encoding="utf-8-sig", newline="") as file:
+        yield _without_bom(file)
+
+
+def _without_bom(lines: Iterable[str]) -> Iterator[str]:
+    lines = iter(lines)
+    first = next(lines, None)
+    if first is not None:
+        yield first.removeprefix("\ufeff")
+        yield from lines
+
+
+def _rows(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank CSV rows with their 1-based line numbers, read as needed."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise NotText("not UTF-8 text") from None
+        except csv.Error as exc:
+            raise ValueError(f"line {reader.line_num}: not readable as CSV ({exc})") from None
+        if any(cell.strip() for cell in cells):
+            yield reader.line_num, cells
+
+
+def _layout(
+    rows: Iterator[tuple[int, list[str]]], date_format: str | None
+) -> tuple[list[str], int, tuple[int, list[str]]]:
+    """The header, its line and the first data row: the first row starting with a date, and the one above."""
+    previous: tuple[int, list[str]] | None = None
+    for line, cells in rows:
+        if _parse_time(cells[0], date_format) is not None:
+            if previous is None or previous[0] != line - 1:
+                raise ValueError(f"no header line just above the first data row (line {line})")
+            return [cell.strip() for cell in previous[1]], previous[0], (line, cells)
+        previous = (line, cells)
+    expected = f"a date in the format {date_format!r}" if date_format else "YYYY-MM-DD or YYYY-MM"
+    raise ValueError(f"no data rows: no line starts with {expected}")
 
 
 def _read_options(series: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,12 +202,6 @@ def _read_options(series: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _numbered_rows(text: str) -> list[tuple[int, list[str]]]:
-    """Non-blank CSV rows with their 1-based line numbers, for messages."""
-    reader = csv.reader(io.StringIO(text))
-    return [(reader.line_num, cells) for cells in reader if any(cell.strip() for cell in cells)]
-
-
 def _parse_time(cell: str, date_format: str | None) -> datetime | None:
     cell = cell.strip()
     if date_format:
@@ -162,27 +219,32 @@ def _parse_time(cell: str, date_format: str | None) -> datetime | None:
     return None
 
 
-def _column_index(header: list[str], column: str | None) -> int:
+def _column_index(header: list[str], line: int, column: str | None) -> int:
     """Index of the value column: exact header first, then the Google term."""
     names = header[1:]
     if not names:
-        raise ValueError("the header has no value column after the time column")
-    listing = ", ".join(repr(name) for name in names)
+        raise ColumnError(f"the header (line {line}) has no value column after the time column")
     if column is None:
         if len(names) == 1:
             return 1
-        raise ValueError(f"{len(names)} value columns, choose one with param column: {listing}")
+        raise ColumnError(
+            f"the header (line {line}) has {len(names)} value columns: choose one with param column "
+            f"(its header, or the search term before '{_TERM_SUFFIX}')"
+        )
     if column in names:
         return names.index(column) + 1
     by_term = [i for i, name in enumerate(names) if name.split(_TERM_SUFFIX)[0].strip() == column]
     if len(by_term) == 1:
         return by_term[0] + 1
     if by_term:
-        raise ValueError(f"column {column!r} matches several columns, give one exactly: {listing}")
-    raise ValueError(f"column {column!r} not found; available columns: {listing}")
+        raise ColumnError(
+            f"column {column!r} matches {len(by_term)} columns of the header (line {line}) by search term; "
+            "give the whole header"
+        )
+    raise ColumnError(f"column {column!r} is not in the header (line {line})")
 
 
-def _parse_value(cell: str, less_than_one: float, line: int, column: str) -> float:
+def _parse_value(cell: str, less_than_one: float, line: int, index: int) -> float:
     if cell == LESS_THAN_ONE:
         return less_than_one
     try:
@@ -190,5 +252,5 @@ def _parse_value(cell: str, less_than_one: float, line: int, column: str) -> flo
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise ValueError(f"line {line}: value {cell!r} in column {column!r} is not a number")
+        raise ValueError(f"line {line}: the value in column {index + 1} is not a number")
     return value

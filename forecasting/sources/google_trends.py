@@ -25,7 +25,7 @@ from pytrends.exceptions import ResponseError, TooManyRequestsError
 from pytrends.request import TrendReq
 
 from forecasting.errors import InvalidInput, RateLimited, SourceError, SourceUnavailable
-from forecasting.sources.base import SeriesSpec, int_param, reject_unknown, to_int
+from forecasting.sources.base import SeriesSpec, granularity, int_param, reject_unknown, to_int
 
 log = logging.getLogger(__name__)
 
@@ -140,17 +140,21 @@ class GoogleTrendsSource:
         return clean
 
     def download(self, series: SeriesSpec) -> pd.DataFrame:
+        """The complete weeks Google answers; a non-weekly answer is refused (see :func:`not_weekly`)."""
         params = self.validate_params(series.name, series.params)
+        params["timeframe"] = resolve_timeframe(params.get("timeframe", self.settings.timeframe))
         keyword = params["keyword"]
         frame = self._fetch_with_retry(series.name, params)
+        found = granularity(pd.Series(frame.index))
+        if found not in (None, "weekly"):
+            raise SourceError(series.name, not_weekly(found, params["timeframe"]))
         if "isPartial" in frame.columns:
             frame = frame[~frame["isPartial"].astype(bool)]
         if frame.empty:
             raise SourceError(
                 series.name,
                 f"Google Trends returned no data for keyword {keyword!r} "
-                f"(geo {params.get('geo', self.settings.geo)!r}, "
-                f"timeframe {params.get('timeframe', self.settings.timeframe)!r})",
+                f"(geo {params.get('geo', self.settings.geo)!r}, timeframe {params['timeframe']!r})",
             )
         times = pd.DatetimeIndex(frame.index)
         if times.tz is not None:
@@ -210,7 +214,7 @@ class GoogleTrendsSource:
         trends.build_payload(
             [params["keyword"]],
             cat=params["cat"],
-            timeframe=resolve_timeframe(params.get("timeframe", settings.timeframe)),
+            timeframe=params["timeframe"],
             geo=params.get("geo", settings.geo),
             gprop=params["gprop"],
         )
@@ -233,6 +237,35 @@ def resolve_timeframe(timeframe: str, today: date | None = None) -> str:
     if end == "today" and _ISO_DATE.fullmatch(start):
         return f"{start} {(today or date.today()).isoformat()}"
     return timeframe
+
+
+def not_weekly(found: str, timeframe: str, today: date | None = None) -> str:
+    """Why a non-weekly answer is refused, and the window to ask for instead.
+
+    Google picks the granularity from the window: daily (or finer) up to about nine
+    months, weekly up to about five years, monthly beyond. Storing such an answer would
+    make a new "version" of a weekly series out of points of another kind.
+    """
+    today = today or date.today()
+    if found == "monthly":
+        start = date(today.year - 4, today.month, 1)
+        advice = (
+            "Google answers monthly for windows longer than about five years; give the series' param "
+            f"timeframe a start less than five years back, e.g. '{start} today' (the new window stores a "
+            "new version; the older weeks stay in the versions before it)"
+        )
+    elif found in ("daily", "hourly") or found.startswith("every "):
+        start = date(today.year - 1, today.month, 1)
+        advice = (
+            "Google answers daily or finer for windows shorter than about nine months; give the series' "
+            f"param timeframe a start at least nine months back, e.g. '{start} today'"
+        )
+    else:
+        advice = "give the series' param timeframe a window of nine months to five years"
+    return (
+        f"Google Trends answered {found} points for timeframe {timeframe!r}, not weekly ones, "
+        f"so nothing is stored: {advice}"
+    )
 
 
 def _retryable(exc: Exception) -> bool:
