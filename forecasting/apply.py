@@ -96,7 +96,7 @@ _MODEL_REFS = (
 class _Item:
     """A validated item: ``content`` is what is stored, in comparable form."""
 
-    where: str  # e.g. "models[1] ('flu')", for messages
+    where: str  # e.g. "models[1] ('flu')", for messages; without the origin (the file)
     name: str
     content: dict[str, Any]
 
@@ -175,12 +175,14 @@ def _validate_section(section: _Section, raw: list[Any], origin: str) -> list[_I
     items: list[_Item] = []
     first_index: dict[str, int] = {}
     for index, entry in enumerate(raw):
-        at = f"{origin}{section.key}[{index}]"
+        where = f"{section.key}[{index}]"
+        at = f"{origin}{where}"
         if not isinstance(entry, Mapping):
             raise InvalidInput(f"{at}: must be a mapping with keys {', '.join(section.keys)}, got {entry!r}")
         name = entry.get("name")
         if isinstance(name, str):
-            at = f"{at} ({name!r})"
+            where = f"{where} ({name!r})"
+            at = f"{origin}{where}"
         unknown = [key for key in entry if key not in section.keys]
         if unknown:
             listed = ", ".join(repr(key) for key in unknown)
@@ -201,7 +203,7 @@ def _validate_section(section: _Section, raw: list[Any], origin: str) -> list[_I
         except InvalidInput as exc:
             message = str(exc).removeprefix(f"{section.label} {name!r}: ")
             raise InvalidInput(f"{at}: {message}") from None
-        items.append(_Item(where=at, name=name, content=content))
+        items.append(_Item(where=where, name=name, content=content))
     return items
 
 

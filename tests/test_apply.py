@@ -384,7 +384,7 @@ MODEL = {
         ),
         (
             {"ml_configs": [{"name": "m", "params": {"verbosity_level": 1}}]},
-            "ml_configs[0] ('m'): verbosity_level is not an LGBMRegressor parameter",
+            "ml_configs[0] ('m'): verbosity_level is not a",  # the wording: test_configs.py
         ),
         (
             {"ml_configs": [{"name": "m", "params": {"num_leaves": 1}}]},
@@ -430,6 +430,34 @@ def test_file_errors_name_the_file_and_the_line(engine: Engine, tmp_path: Path) 
     empty.write_text("# nothing yet\n")
     with pytest.raises(InvalidInput, match=r"empty\.yaml: the document is empty"):
         apply_file(engine, empty)
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "message"),
+    [
+        (
+            "models:\n  - name: flu\n    ml_cfg: x\n",
+            InvalidInput,
+            "models[0] ('flu'): unknown key 'ml_cfg'; "
+            "known: name, ml_config, data_config, preprocessing_config",
+        ),
+        (
+            "data_configs:\n  - name: d\n    targets: [a]\n"
+            "models:\n  - {name: m, ml_config: x, data_config: d, preprocessing_config: p}\n",
+            NotFound,
+            "data_configs[0] ('d'): unknown series: a; "
+            "models[0] ('m'): unknown ml config 'x', preprocessing config 'p'",
+        ),
+    ],
+)
+def test_a_file_is_named_once_at_the_start_of_its_errors(
+    engine: Engine, tmp_path: Path, text: str, error: type[Exception], message: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(error) as raised:
+        apply_file(engine, bad)
+    assert str(raised.value) == f"{bad}: {message}"
 
 
 def test_an_empty_mapping_applies_nothing(engine: Engine) -> None:
