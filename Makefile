@@ -15,7 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
 	touch $(STAMP)
 
-# The main job on the embedded default (SQLite at var/forecasting.db, no servers):
+# The main job on the default store (SQLite at $XDG_DATA_HOME/forecasting/forecasting.db, by default
+# ~/.local/share/forecasting/forecasting.db, whatever the working directory; no servers):
 # apply the example config, refresh its series, backtest + train, forecast.
 # SOURCE=sample (offline, synthetic) or SOURCE=google_trends (live Google Trends).
 SOURCE ?= sample
@@ -31,7 +32,7 @@ demo: $(STAMP)
 	$(BIN)/forecasting train $(MODEL)
 	$(BIN)/forecasting predict $(MODEL)
 	@echo
-	@echo "Stored in $${FORECASTING_DATABASE_URL:-sqlite:///var/forecasting.db}. Next:"
+	@echo "Stored in $$($(BIN)/python -c 'from forecasting.db import database_url, shown; print(shown(database_url()))'). Next:"
 	@echo "  $(BIN)/forecasting models                         models, served versions, backtest MASE"
 	@echo "  $(BIN)/forecasting model-versions $(MODEL)   every trained version"
 	@echo "  $(BIN)/forecasting predict $(MODEL) --json   the forecast as JSON"

@@ -1,7 +1,13 @@
 """The ``forecasting`` command line: database, series, refresh, configs, training, forecasts.
 
 Command and option names are a public interface. Errors the user can fix print one
-line on stderr and exit non-zero; they never show a traceback.
+line on stderr and exit non-zero; they never show a traceback. Errors about the
+database or a missing name end with the database looked in (password hidden).
+
+Each command imports the domain modules it uses when it runs: the top of this module
+loads neither SQLAlchemy, pandas nor LightGBM, so ``forecasting --help`` starts in
+a fraction of a second and ``series list`` never loads LightGBM
+(tests/test_cli_imports.py checks both).
 """
 
 from __future__ import annotations
@@ -11,27 +17,16 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from forecasting import migrate
-from forecasting.apply import apply_file
-from forecasting.configs import model_series
-from forecasting.db import database_url, make_engine
-from forecasting.errors import ForecastingError, InvalidInput
-from forecasting.features import build_training, make_panel
-from forecasting.inference import forecast
+from forecasting.errors import DatabaseNotReady, ForecastingError, InvalidInput, NotFound
 from forecasting.limits import DEFAULT_WINDOWS
-from forecasting.refresh import refresh as refresh_series
-from forecasting.registry import model_versions, models_overview
-from forecasting.series import add_series, delete_series, list_versions, series_overview, version_values
-from forecasting.sources import SOURCE_NAMES
-from forecasting.tables import format_table, plain
-from forecasting.training import load_model_data, run_backtest, train_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy import Engine
 
 
 class _Group(click.Group):
@@ -40,11 +35,33 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (DatabaseNotReady, NotFound) as exc:
+            raise click.ClickException(_naming_database(ctx, str(exc))) from None
         except ForecastingError as exc:
             raise click.ClickException(str(exc)) from None
-        except SQLAlchemyError as exc:
-            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise click.ClickException(f"database error: {detail}") from None
+        except Exception as exc:
+            detail = _database_error(exc)
+            if detail is None:
+                raise
+            raise click.ClickException(_naming_database(ctx, f"database error: {detail}")) from None
+
+
+def _database_error(exc: Exception) -> str | None:
+    """The first line of a SQLAlchemy error's cause; None for any other exception.
+
+    Only a command that loaded SQLAlchemy can raise its errors, so it is looked up in
+    ``sys.modules`` rather than imported for every command.
+    """
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(exc, errors.SQLAlchemyError):
+        return None
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _naming_database(ctx: click.Context, message: str) -> str:
+    """``message`` with the database the command looked in, if it opened one."""
+    database = ctx.find_root().meta.get("database")
+    return f"{message} (database: {database})" if database else message
 
 
 def _remember_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -59,7 +76,10 @@ def database_option(command: Callable) -> Callable:
         metavar="URL",
         expose_value=False,
         callback=_remember_url,
-        help="Database URL (default: $FORECASTING_DATABASE_URL, else sqlite:///var/forecasting.db).",
+        help=(
+            "Database URL (default: $FORECASTING_DATABASE_URL, else SQLite at "
+            "$XDG_DATA_HOME/forecasting/forecasting.db, XDG_DATA_HOME being ~/.local/share by default)."
+        ),
     )(command)
 
 
@@ -68,7 +88,13 @@ def json_option(command: Callable) -> Callable:
 
 
 def _engine(ctx: click.Context, *, migrated: bool = True) -> Engine:
-    engine = make_engine(database_url(ctx.find_root().meta.get("database_url")))
+    """The command's store, remembered for error messages; checked to be migrated unless told not to."""
+    from forecasting import migrate
+    from forecasting.db import database_url, make_engine, shown
+
+    root = ctx.find_root()
+    engine = make_engine(database_url(root.meta.get("database_url")))
+    root.meta["database"] = shown(engine.url)
     if migrated:
         migrate.ensure_current(engine)
     return engine
@@ -90,9 +116,11 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the schema to the latest revision."""
+    from forecasting import migrate
+
     engine = _engine(ctx, migrated=False)
     migrate.upgrade(engine)
-    click.echo(f"database {engine.url.render_as_string(hide_password=True)} is at revision {migrate.head()}")
+    click.echo(f"database {ctx.find_root().meta['database']} is at revision {migrate.head()}")
 
 
 @cli.group(cls=_Group)
@@ -110,24 +138,60 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
     return params
 
 
+class _SourceOption(click.Option):
+    """``--source``, whose help lists the sources: looked up when shown, as the sources load pandas."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from forecasting.sources import SOURCE_NAMES
+
+        self.help = f"Where the data comes from: {', '.join(SOURCE_NAMES)}."
+        return super().get_help_record(ctx)
+
+
 @series.command("add")
 @click.argument("name")
-@click.option("--source", required=True, help=f"Where the data comes from: {', '.join(SOURCE_NAMES)}.")
+@click.option("--source", required=True, cls=_SourceOption)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A source parameter; repeatable.")
+@click.option("--define-only", is_flag=True, help="Only define NAME; the next refresh downloads it.")
 @click.option("--exist-ok", is_flag=True, help="Succeed without change if NAME already exists.")
 @database_option
 @click.pass_context
-def series_add(ctx: click.Context, name: str, source: str, params: tuple[str, ...], exist_ok: bool) -> None:
-    """Define the series NAME (downloaded by the next refresh)."""
+def series_add(
+    ctx: click.Context, name: str, source: str, params: tuple[str, ...], define_only: bool, exist_ok: bool
+) -> None:
+    """Define the series NAME and store its first download.
+
+    The source checks the params first. If the download fails, nothing is kept.
+    """
+    from forecasting.refresh import add_and_download
+    from forecasting.series import add_series
+
     engine = _engine(ctx)
     if exist_ok and any(row["name"] == name for row in _overview(engine)):
         click.echo(f"series {name} exists")
         return
-    spec = add_series(engine, name, source, _parse_params(params))
-    click.echo(f"added series {spec.name} (source {spec.source}, params {json.dumps(dict(spec.params))})")
+    if define_only:
+        add_series(engine, name, source, _parse_params(params))
+        click.echo(f"added series {_described(engine, name)}; download it with `forecasting refresh {name}`")
+        return
+    stored = add_and_download(engine, name, source, _parse_params(params))
+    described = _described(engine, name)
+    click.echo(f"added series {described}: version {stored.version_id} with {stored.rows_added} values")
+
+
+def _described(engine: Engine, name: str) -> str:
+    """The series as stored: name, source (labelled if synthetic) and normalised params."""
+    from forecasting.series import series_overview
+
+    with engine.connect() as conn:
+        [row] = series_overview(conn, name)
+    source = row["source"] + (" (synthetic)" if row["synthetic"] else "")
+    return f"{name} (source {source}, params {json.dumps(row['params'], sort_keys=True)})"
 
 
 def _overview(engine: Engine) -> list[dict[str, Any]]:
+    from forecasting.series import series_overview
+
     with engine.connect() as conn:
         return series_overview(conn)
 
@@ -165,6 +229,8 @@ def series_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def series_delete(ctx: click.Context, name: str) -> None:
     """Delete the series NAME and all its versions."""
+    from forecasting.series import delete_series
+
     delete_series(_engine(ctx), name)
     click.echo(f"deleted series {name}")
 
@@ -182,6 +248,9 @@ def refresh(ctx: click.Context, names: tuple[str, ...], models_: tuple[str, ...]
 
     Exit code 1 if any series failed; the others are stored all the same.
     """
+    from forecasting.configs import model_series
+    from forecasting.refresh import refresh as refresh_series
+
     engine = _engine(ctx)
     if models_:
         with engine.connect() as conn:
@@ -210,6 +279,8 @@ def refresh(ctx: click.Context, names: tuple[str, ...], models_: tuple[str, ...]
 @click.pass_context
 def versions(ctx: click.Context, name: str, as_json: bool) -> None:
     """List the versions of the series NAME, oldest first."""
+    from forecasting.series import list_versions
+
     with _engine(ctx).connect() as conn:
         rows = list_versions(conn, name)
     if as_json:
@@ -226,6 +297,8 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def values(ctx: click.Context, name: str, version_id: int | None, as_json: bool) -> None:
     """Print the values of the series NAME."""
+    from forecasting.series import version_values
+
     engine = _engine(ctx)
     with engine.connect() as conn:
         _, frame = version_values(conn, name, version_id)
@@ -247,6 +320,8 @@ def apply(ctx: click.Context, file: Path, as_json: bool) -> None:
 
     Re-applying an unchanged file changes nothing.
     """
+    from forecasting.apply import apply_file
+
     results = [r.as_dict() for r in apply_file(_engine(ctx), file)]
     if as_json:
         _print_json(results)
@@ -282,6 +357,9 @@ def train(ctx: click.Context, model: str, windows: int, gate: bool, as_json: boo
 
     Exit code 1 if the version is not ready (failed its load-back check or the gate).
     """
+    from forecasting.tables import format_table
+    from forecasting.training import train_model
+
     result = train_model(_engine(ctx), model, windows=windows, gate=gate, progress=_progress)
     if as_json:
         _print_json({**result.as_dict(), "backtest": result.backtest.as_dict() if result.backtest else None})
@@ -305,6 +383,9 @@ def train(ctx: click.Context, model: str, windows: int, gate: bool, as_json: boo
 @click.pass_context
 def backtest_command(ctx: click.Context, model: str, windows: int, as_json: bool) -> None:
     """Backtest MODEL's configs on the current data; registers nothing."""
+    from forecasting.tables import format_table
+    from forecasting.training import run_backtest
+
     if windows < 1:
         raise InvalidInput("--windows must be >= 1 for a backtest")
     result = run_backtest(_engine(ctx), model, windows=windows, progress=_progress)
@@ -327,6 +408,8 @@ def backtest_command(ctx: click.Context, model: str, windows: int, as_json: bool
 @click.pass_context
 def predict(ctx: click.Context, model: str, history: Path | None, as_json: bool) -> None:
     """Forecast every target of MODEL with its served version and the current data."""
+    from forecasting.inference import forecast
+
     engine = _engine(ctx)
     supplied = _read_history(history) if history else None
     result = forecast(engine, model, supplied)
@@ -360,6 +443,8 @@ def predict(ctx: click.Context, model: str, history: Path | None, as_json: bool)
 
 
 def _read_history(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         return pd.read_csv(path)
     except (OSError, ValueError) as exc:
@@ -375,6 +460,9 @@ def _read_history(path: Path) -> pd.DataFrame:
 @click.pass_context
 def features(ctx: click.Context, model: str, output: Path) -> None:
     """Write MODEL's exact training matrix (time, series, features, y) on the current data."""
+    from forecasting.features import build_training, make_panel
+    from forecasting.training import load_model_data
+
     spec, data = load_model_data(_engine(ctx), model)
     matrix = build_training(make_panel(data), spec.preprocessing)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -388,6 +476,8 @@ def features(ctx: click.Context, model: str, output: Path) -> None:
 @click.pass_context
 def models(ctx: click.Context, as_json: bool) -> None:
     """List models with their configs, served version and its backtest MASE."""
+    from forecasting.registry import models_overview
+
     with _engine(ctx).connect() as conn:
         rows = models_overview(conn)
     if as_json:
@@ -403,6 +493,8 @@ def models(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def model_versions_command(ctx: click.Context, model: str, as_json: bool) -> None:
     """List the versions of MODEL, newest first; the served one is marked."""
+    from forecasting.registry import model_versions
+
     with _engine(ctx).connect() as conn:
         rows = model_versions(conn, model)
     if as_json:
@@ -450,10 +542,14 @@ def _note_synthetic(engine: Engine, names: Sequence[str]) -> None:
 
 
 def _print_json(rows: Any) -> None:
+    from forecasting.tables import plain
+
     click.echo(json.dumps(rows, indent=2, default=plain))
 
 
 def _print_table(rows: list[dict[str, Any]], *, empty: str) -> None:
+    from forecasting.tables import format_table
+
     click.echo(format_table(rows) if rows else empty)
 
 

@@ -1,5 +1,8 @@
 """Database URL resolution and engine creation for Postgres and the embedded SQLite default.
 
+The default store is one file in the user's data directory, whatever the working
+directory (a relative default made every folder a store of its own).
+
 SQLite is made safe for one writer and many readers: WAL journal, a busy timeout,
 foreign keys on, and write transactions (:func:`writing`) opened with
 ``BEGIN IMMEDIATE`` so that two writers queue instead of one failing half way with
@@ -9,19 +12,39 @@ foreign keys on, and write transactions (:func:`writing`) opened with
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
-DEFAULT_DATABASE_URL = "sqlite:///var/forecasting.db"
 SQLITE_BUSY_TIMEOUT_S = 60
 POSTGRES_CONNECT_TIMEOUT_S = 5  # an unreachable server fails a request in seconds, not minutes
 
 
-def database_url(override: str | None = None) -> str:
-    """The store's URL: an explicit override, else ``FORECASTING_DATABASE_URL``, else SQLite."""
-    return override or os.environ.get("FORECASTING_DATABASE_URL") or DEFAULT_DATABASE_URL
+def default_store(environ: Mapping[str, str] | None = None) -> Path:
+    """The embedded store's file: ``$XDG_DATA_HOME/forecasting/forecasting.db``.
+
+    As the XDG spec says, an unset, empty or relative ``XDG_DATA_HOME`` means
+    ``~/.local/share``; ``~`` is ``$HOME``.
+    """
+    env = os.environ if environ is None else environ
+    data_home = env.get("XDG_DATA_HOME") or ""
+    if not os.path.isabs(data_home):
+        home = env.get("HOME") or str(Path.home())
+        data_home = os.path.join(home, ".local", "share")
+    return Path(data_home) / "forecasting" / "forecasting.db"
+
+
+def database_url(override: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The store's URL: an override, else ``FORECASTING_DATABASE_URL``, else :func:`default_store`."""
+    env = os.environ if environ is None else environ
+    return override or env.get("FORECASTING_DATABASE_URL") or f"sqlite:///{default_store(env)}"
+
+
+def shown(url: str | URL) -> str:
+    """The URL as messages show it: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def normalise_url(url: str | URL) -> URL:

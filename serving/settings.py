@@ -37,7 +37,7 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         return cls(
-            database_url=database_url(env.get("FORECASTING_DATABASE_URL")),
+            database_url=database_url(environ=env),
             api_token=env.get("FORECASTING_API_TOKEN") or None,
             cache_ttl_s=_number(env, "FORECASTING_CACHE_TTL", DEFAULT_CACHE_TTL_S, float),
             max_body_bytes=_number(env, "FORECASTING_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int),

@@ -10,29 +10,41 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import Engine
 
+from forecasting import migrate
 from forecasting.cli import cli
 
 
 def test_add_refresh_and_read_a_series(run) -> None:
-    assert (
-        run(
-            "series",
-            "add",
-            "coffee",
-            "--source",
-            "sample",
-            "--param",
-            "end=2024-06-02",
-            "--param",
-            "periods=10",
-        ).exit_code
-        == 0
+    added = run(
+        "series",
+        "add",
+        "coffee",
+        "--source",
+        "sample",
+        "--param",
+        "end=2024-06-02",
+        "--param",
+        "periods=10",
+        "--param",
+        "seed=3",
+    )
+    assert added.exit_code == 0
+    assert added.output == (
+        "added series coffee (source sample (synthetic), params "
+        '{"end": "2024-06-02", "periods": 10, "seed": 3}): version 1 with 10 values\n'
     )
     refreshed = run("refresh", "--json")
     assert refreshed.exit_code == 0
     [row] = json.loads(refreshed.output)
-    assert row == {"series": "coffee", "outcome": "created", "version_id": 1, "rows_added": 10, "error": None}
+    assert row == {
+        "series": "coffee",
+        "outcome": "unchanged",
+        "version_id": 1,
+        "rows_added": 0,
+        "error": None,
+    }
 
     listed = json.loads(run("series", "list", "--json").output)
     assert [
@@ -55,7 +67,7 @@ def test_add_refresh_and_read_a_series(run) -> None:
 def test_refresh_exits_1_when_a_series_failed_after_storing_the_others(run, tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
     data.write_text("time,value\n2024-01-07,1\n")
-    run("series", "add", "ok", "--source", "sample", "--param", "periods=3")
+    run("series", "add", "ok", "--source", "sample", "--param", "periods=3", "--define-only")
     run("series", "add", "gone", "--source", "csv", "--param", f"path={data}")
     data.unlink()
     result = run("refresh", "--json")
@@ -65,9 +77,42 @@ def test_refresh_exits_1_when_a_series_failed_after_storing_the_others(run, tmp_
     assert outcomes["gone"]["outcome"] == "error" and "gone" in outcomes["gone"]["error"]
 
 
+def test_series_add_define_only_stores_no_version(run) -> None:
+    added = run(
+        "series",
+        "add",
+        "a",
+        "--source",
+        "sample",
+        "--param",
+        "periods=3",
+        "--param",
+        "seed=3",
+        "--define-only",
+    )
+    assert added.exit_code == 0
+    assert added.output == (
+        'added series a (source sample (synthetic), params {"periods": 3, "seed": 3}); '
+        "download it with `forecasting refresh a`\n"
+    )
+    [listed] = json.loads(run("series", "list", "--json").output)
+    assert (listed["name"], listed["current_version_id"], listed["n_versions"]) == ("a", None, 0)
+    [row] = json.loads(run("refresh", "a", "--json").output)
+    assert (row["outcome"], row["rows_added"]) == ("created", 3)
+
+
+def test_series_add_keeps_nothing_when_the_download_fails(run, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("time,value\nlast week,1\n")
+    result = run("series", "add", "x", "--source", "csv", "--param", f"path={data}")
+    assert result.exit_code == 1
+    assert "'x'" in result.stderr and "no data rows" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert json.loads(run("series", "list", "--json").output) == []
+
+
 def test_series_delete_removes_the_series_and_its_versions(run) -> None:
     run("series", "add", "a", "--source", "sample", "--param", "periods=3")
-    run("refresh")
     assert run("series", "delete", "a").exit_code == 0
     assert json.loads(run("series", "list", "--json").output) == []
 
@@ -105,16 +150,62 @@ def test_bad_input_is_one_line_on_stderr_and_a_non_zero_exit(run, args: list[str
 
 def test_values_of_an_unknown_version_is_a_clear_error(run) -> None:
     run("series", "add", "a", "--source", "sample", "--param", "periods=3")
-    run("refresh")
     result = run("values", "a", "--version", "99")
     assert result.exit_code == 1 and "series 'a' has no version 99" in result.stderr
 
 
-def test_commands_on_an_unmigrated_database_say_how_to_fix_it(tmp_path: Path) -> None:
+def test_commands_on_an_unmigrated_database_say_how_to_fix_it_and_name_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     result = CliRunner().invoke(cli, ["series", "list", "--database-url", url])
     assert result.exit_code == 1
-    assert "run `forecasting db upgrade`" in result.stderr
+    assert result.stderr == (
+        f"Error: the database has no schema: run `forecasting db upgrade` (database: {url})\n"
+    )
+
+
+def test_unknown_names_name_the_database_without_its_password(pg_engine: Engine) -> None:
+    url = pg_engine.url.set(password="s3cret")
+    for args in (["values", "nope"], ["refresh", "nope", "other"], ["train", "nope"]):
+        result = CliRunner().invoke(cli, ["--database-url", url.render_as_string(hide_password=False), *args])
+        assert result.exit_code == 1
+        assert result.stderr.endswith(f" (database: {url.render_as_string(hide_password=True)})\n")
+        assert "unknown" in result.stderr and "***" in result.stderr and "s3cret" not in result.stderr
+
+
+def forecasting_in(cwd: Path, home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m forecasting ARGS`` run in ``cwd`` by a user whose home is ``home``, no store configured."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("FORECASTING_DATABASE_URL", "XDG_DATA_HOME")}
+    return subprocess.run(
+        [sys.executable, "-m", "forecasting", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, "HOME": str(home), **env},
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_the_default_store_is_one_file_whatever_the_working_directory(tmp_path: Path) -> None:
+    home, first, second = tmp_path / "home", tmp_path / "one", tmp_path / "two" / "deeper"
+    for folder in (home, first, second):
+        folder.mkdir(parents=True)
+    store = home / ".local" / "share" / "forecasting" / "forecasting.db"
+
+    upgraded = forecasting_in(first, home, "db", "upgrade")
+    assert upgraded.stdout == f"database sqlite:///{store} is at revision {migrate.head()}\n"
+    assert forecasting_in(first, home, "series", "add", "a", "--source", "sample").returncode == 0
+    listed = forecasting_in(second, home, "series", "list", "--json")
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["a"]
+    unknown = forecasting_in(second, home, "values", "nope")
+    assert unknown.stderr == f"Error: unknown series: nope (database: sqlite:///{store})\n"
+    assert list(first.iterdir()) == list(second.iterdir()) == []  # no ./var/forecasting.db anywhere
+
+    data_home = tmp_path / "data"
+    elsewhere = forecasting_in(second, home, "series", "list", XDG_DATA_HOME=str(data_home))
+    assert elsewhere.stderr == (
+        "Error: the database has no schema: run `forecasting db upgrade` "
+        f"(database: sqlite:///{data_home / 'forecasting' / 'forecasting.db'})\n"
+    )
 
 
 def test_database_url_option_overrides_the_environment(tmp_path: Path, monkeypatch) -> None:
