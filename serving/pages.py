@@ -76,9 +76,15 @@ def backtest_rows(backtest: dict[str, Any]) -> list[dict[str, Any]]:
         row[metric["method"]] = metric["mase"]
         if metric["method"] == "model":
             row["mae"] = metric["mae"]
-    halfwidths = (backtest.get("interval") or {}).get("halfwidth") or {}
+    interval = backtest.get("interval") or {}
+    halfwidths, coverage = interval.get("halfwidth") or {}, interval.get("coverage") or {}
     return [
-        {**{m: None for m in METHODS}, **row, "halfwidth": halfwidths.get(str(row["horizon"]))}
+        {
+            **{m: None for m in METHODS},
+            **row,
+            "halfwidth": halfwidths.get(str(row["horizon"])),
+            "coverage": coverage.get(str(row["horizon"])),
+        }
         for row in rows.values()
     ]
 
@@ -87,6 +93,12 @@ def backtest_rows(backtest: dict[str, Any]) -> list[dict[str, Any]]:
 def figure(value: Any, digits: int = 3) -> str:
     """A metric for a table cell; a missing one (no backtest, baseline or interval) as a dash."""
     return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+
+@bp.app_template_filter("percent")
+def percent(value: Any) -> str:
+    """A share as a whole percentage; a missing one (a single window, no backtest) as a dash."""
+    return f"{value:.0%}" if isinstance(value, int | float) else "–"
 
 
 @bp.app_template_filter("when")

@@ -15,18 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.backtest import METHODS, BacktestResult, _halfwidths, backtest, cutoff_positions
+from forecasting.backtest import METHODS, BacktestResult, _coverage, _halfwidths, backtest, cutoff_positions
 from forecasting.configs import preprocessing_params
 from forecasting.dataset import Dataset
 from forecasting.errors import InvalidInput
 from forecasting.estimator import fit, predict_latest
 from forecasting.features import build_training, feature_columns, make_panel
+from forecasting.limits import DEFAULT_WINDOWS
 
 START = pd.Timestamp("2020-01-05")  # a Sunday
 N_WEEKS = 70
 SEASON = 52
 WINDOWS = 3
-CUTOFF_WEEKS = [63, 65, 67]
+CUTOFF_WEEKS = [65, 66, 67]
 PARAMS = preprocessing_params({"horizon": [1, 2], "target_lags": [1, 2], "feature_lags": [1]})
 ML = {"n_estimators": 20, "num_leaves": 7, "min_child_samples": 5, "random_state": 0, "n_jobs": 1}
 
@@ -78,10 +79,10 @@ def model_predictions(result: BacktestResult) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("n_times", "max_horizon", "windows", "positions"),
     [
-        (70, 2, 3, [63, 65, 67]),  # last = 70 - 1 - 2; one largest horizon apart
+        (70, 2, 3, [65, 66, 67]),  # last = 70 - 1 - 2; one week apart
         (10, 1, 1, [8]),
-        (100, 4, 4, [83, 87, 91, 95]),
-        (20, 5, 3, [4, 9, 14]),
+        (100, 4, 4, [92, 93, 94, 95]),
+        (20, 5, 13, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
     ],
 )
 def test_cutoff_positions(n_times: int, max_horizon: int, windows: int, positions: list[int]) -> None:
@@ -128,10 +129,11 @@ def poisoned_after(cutoff_week: int) -> dict[str, np.ndarray]:
 def test_values_after_the_last_cutoff_change_no_forecast(result: BacktestResult) -> None:
     poisoned = run(dataset(poisoned_after(CUTOFF_WEEKS[-1])))
     pd.testing.assert_frame_equal(model_predictions(poisoned), model_predictions(result))
-    before = result.points["window"] < WINDOWS
+    before = result.points["target_date"] <= week(CUTOFF_WEEKS[-1])
     pd.testing.assert_frame_equal(poisoned.points[before], result.points[before])
-    # only the actuals of the last window see the absurd values
+    # only the actuals after the last cut-off see the absurd values
     assert (poisoned.points.loc[~before, "actual"] == 1e6).all()
+    assert (~before).sum() == 2 * (1 + 2)  # the last window's two horizons, the one before's second
 
 
 @pytest.mark.parametrize("window", [1, 2, 3])
@@ -162,12 +164,12 @@ def test_points_hold_the_actual_the_baselines_and_the_scale(result: BacktestResu
         assert row.seasonal_naive == value[(row.series, row.target_date - pd.Timedelta(weeks=SEASON))]
         x = VALUES[row.series][: cutoff_week + 1]
         assert row.scale == pytest.approx(np.mean(np.abs(x[SEASON:] - x[:-SEASON])))
-    # one row written out by hand: a, window 1 (cut-off week 63), horizon 2 -> target week 65
+    # one row written out by hand: a, window 1 (cut-off week 65), horizon 2 -> target week 67
     first = points[(points["series"] == "a") & (points["window"] == 1) & (points["horizon"] == 2)].iloc[0]
     assert (first["actual"], first["last_value"], first["seasonal_naive"]) == (
+        VALUES["a"][67],
         VALUES["a"][65],
-        VALUES["a"][63],
-        VALUES["a"][13],
+        VALUES["a"][15],
     )
 
 
@@ -223,6 +225,27 @@ def test_halfwidth_is_the_conformal_order_statistic(level: float, rank: int) -> 
         assert width == pytest.approx(errors[rank - 1], abs=1e-6)
 
 
+def test_coverage_checks_each_window_against_the_interval_of_the_other_windows() -> None:
+    # one series, horizon 1, errors 1..4 in windows 1..4: the others' 50% width excludes the largest
+    points = pd.DataFrame(
+        {"horizon": 1, "window": [1, 2, 3, 4], "model": [1.0, 2.0, 3.0, 4.0], "actual": 0.0}
+    )
+    # leave out 1: others 2,3,4 -> ceil(4*.5)=2nd = 3 >= 1 hit; out 2: 1,3,4 -> 3 hit;
+    # out 3: 1,2,4 -> 2 miss; out 4: 1,2,3 -> 2 miss
+    assert _coverage(points, 0.5, (1,)) == {1: 0.5, "all": 0.5}
+    assert _coverage(points.assign(window=1), 0.5, (1,)) == {}  # one window: nothing to calibrate on
+
+
+def test_coverage_is_reported_per_horizon_in_the_table(result: BacktestResult) -> None:
+    assert set(result.coverage) == {1, 2, "all"}
+    assert all(0 <= c <= 1 for c in result.coverage.values())
+    assert [row["interval_coverage"] for row in result.table()] == [
+        result.coverage[1],
+        result.coverage[2],
+        result.coverage["all"],
+    ]
+
+
 def test_halfwidth_rank_is_exact_for_decimal_levels() -> None:
     points = pd.DataFrame({"horizon": 1, "model": np.arange(1.0, 25.0), "actual": 0.0})
     # n = 24, level 0.56: (n + 1) * level = 14 exactly, so the 14th smallest error
@@ -247,7 +270,7 @@ def test_level_outside_zero_one_is_refused(level: float) -> None:
 @pytest.mark.parametrize(
     ("n_weeks", "windows"),
     [
-        (10, 5),  # first cut-off at 10 - 1 - 2 - 4 * 2 = -1 (4 windows would start at 1)
+        (10, 8),  # first cut-off at 10 - 1 - 2 - 7 = 0: nothing known before it (7 windows start at 1)
         (3, 1),  # first cut-off at 3 - 1 - 2 = 0: nothing known before it
     ],
 )
@@ -290,6 +313,7 @@ def test_as_dict_is_json_serialisable(result: BacktestResult) -> None:
     assert summary["interval"] == {
         "level": 0.9,
         "halfwidth": {"1": result.halfwidths[1], "2": result.halfwidths[2]},
+        "coverage": {str(h): c for h, c in result.coverage.items()},
     }
 
 
@@ -304,3 +328,11 @@ def test_a_feature_ending_after_the_targets_does_not_empty_the_last_window() -> 
     outcome = run(dataset(values), windows=1)
     assert len(outcome.points) == 2 * 2  # every target and horizon scored
     assert math.isfinite(outcome.mase)
+
+
+def test_the_default_backtest_covers_a_quarter_of_a_year_of_weekly_origins() -> None:
+    outcome = backtest(dataset(VALUES), PARAMS, ML)
+    assert len(outcome.cutoffs) == DEFAULT_WINDOWS >= 13
+    assert set(np.diff(outcome.cutoffs)) == {pd.Timedelta(weeks=1)}
+    per_horizon = outcome.points.groupby("horizon").size()
+    assert (per_horizon >= 13 * 2).all()  # two targets: at least 26 errors calibrate each interval

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from forecasting.apply import apply_document, apply_file
 from forecasting.refresh import refresh
-from forecasting.registry import model_versions
+from forecasting.registry import model_versions, version_record
 from forecasting.training import train_model
 from serving.charts import PALETTE, ForecastPoint, SeriesData, build_chart
 from serving.pages import backtest_rows
@@ -172,7 +172,8 @@ def test_backtest_rows_put_the_models_mase_beside_the_baselines() -> None:
             ("all", "seasonal_naive", 3.5, 0.8),
         ]
     ]
-    rows = backtest_rows({"metrics": metrics, "interval": {"level": 0.9, "halfwidth": {"1": 4.2}}})
+    interval = {"level": 0.9, "halfwidth": {"1": 4.2}, "coverage": {"1": 0.875, "all": 0.9}}
+    rows = backtest_rows({"metrics": metrics, "interval": interval})
     assert rows == [
         {
             "horizon": 1,
@@ -182,6 +183,7 @@ def test_backtest_rows_put_the_models_mase_beside_the_baselines() -> None:
             "last_value": 0.9,
             "mae": 2.0,
             "halfwidth": 4.2,
+            "coverage": 0.875,
         },
         {
             "horizon": "all",
@@ -191,6 +193,7 @@ def test_backtest_rows_put_the_models_mase_beside_the_baselines() -> None:
             "last_value": None,
             "mae": 2.5,
             "halfwidth": None,
+            "coverage": 0.9,
         },
     ]
     assert backtest_rows({}) == []
@@ -202,7 +205,7 @@ def test_backtest_rows_put_the_models_mase_beside_the_baselines() -> None:
 def test_the_model_page_shows_each_target_the_served_version_its_backtest_and_the_lineage(
     served: Engine, app_for
 ) -> None:
-    train_model(served, SAMPLE_MODEL, windows=1)  # a second version, now the served one
+    train_model(served, SAMPLE_MODEL, windows=2)  # a second version, now the served one
     client = app_for(served).test_client()
     response = client.get(f"/models/{SAMPLE_MODEL}")
     assert response.status_code == 200
@@ -227,6 +230,10 @@ def test_the_model_page_shows_each_target_the_served_version_its_backtest_and_th
     assert [r["Horizon"] for r in backtest] == [str(h) for h in range(1, 13)] + ["all"]
     assert backtest[-1]["MASE model"] == f"{newest['mase']:.3f}"
     assert all(r["MASE last value"] != "–" for r in backtest)
+    coverage = newest_backtest(served)["interval"]["coverage"]
+    assert [r["Coverage (nominal 90%)"] for r in backtest] == [
+        f"{coverage[str(h)]:.0%}" for h in [*range(1, 13), "all"]
+    ]
 
     lineage = page.rows("versions")
     assert [(r["Version"], r["Status"], r["Served"]) for r in lineage] == [
@@ -234,6 +241,11 @@ def test_the_model_page_shows_each_target_the_served_version_its_backtest_and_th
         (str(versions[1]["id"]), "ready", ""),
     ]
     assert lineage[0]["Data versions"] == "sample-coffee v1, sample-flu v3, sample-tea v2"
+
+
+def newest_backtest(engine: Engine) -> dict:
+    with engine.connect() as conn:
+        return version_record(conn, SAMPLE_MODEL)["meta"]["backtest"]
 
 
 def test_a_version_trained_without_backtest_shows_no_interval_and_no_mase(served: Engine, app_for) -> None:
