@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 SERIES = Asset(SERIES_ASSET)
 
-# 0 turns the alert off: dag.test() of Airflow 3.3.2 cannot run a DAG that has one.
+# 0 turns the alert off.
 DEADLINE_HOURS = conf.getfloat("forecasting", "refresh_deadline_hours", fallback=6)
 RATE_LIMIT_DELAY = timedelta(seconds=conf.getint("forecasting", "rate_limit_retry_delay", fallback=1800))
 RETRY_POLICY = ExceptionRetryPolicy(

@@ -2,12 +2,14 @@
 
 Airflow runs every task in this process (metadata in a throwaway SQLite), the store
 comes from the ``forecasting_db`` connection (an ``AIRFLOW_CONN_*`` variable), and
-Google is the real pytrends code answering from recorded cassettes.
+Google is the real pytrends code answering from recorded cassettes. The shipped DAGs,
+deadline alert included, also pass ``airflow dags test`` run as a user runs it.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from forecasting.pipelines import (
 )
 from forecasting.series import series_states
 from tests.cassettes import load_cassette, register, url_pattern
-from tests.conftest import REPO, SAMPLE_MODEL, SAMPLE_YAML
+from tests.conftest import AIRFLOW, REPO, SAMPLE_MODEL, SAMPLE_YAML
 from tests.store_checks import define
 
 pytestmark = pytest.mark.postgres
@@ -42,7 +44,6 @@ def airflow(airflow_db: Path, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
     """Airflow's connections to the emptied Postgres store and to a Google that never retries."""
     url = pg_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     monkeypatch.setenv(f"AIRFLOW_CONN_{STORE_CONNECTION.upper()}", url)
-    monkeypatch.setenv("AIRFLOW__FORECASTING__REFRESH_DEADLINE_HOURS", "0")  # dag.test() fails on deadlines
     extras = {"retries": "0", "backoff": "0"}
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{GOOGLE_CONNECTION.upper()}", json.dumps({"conn_type": "generic", "extra": extras})
@@ -157,3 +158,34 @@ def test_a_google_429_fails_only_its_batch_after_its_retries(
     assert sum(timeline.match(call.request.url) is not None for call in google_rate_limits.calls) == 2
     with airflow.connect() as conn:
         assert series_states(conn)["pizza"] == (None, 0)
+
+
+@pytest.mark.parametrize("dag_id", [REFRESH_DAG_ID, RETRAIN_DAG_ID])
+def test_airflow_dags_test_runs_each_shipped_dag_to_success(airflow: Engine, dag_id: str) -> None:
+    """The CLI command users debug a DAG with, on the shipped configuration (a 6-hour deadline)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.deadline_alert import DeadlineAlert
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    define(airflow, "sample-a", "sample-b")
+
+    done = subprocess.run([AIRFLOW, "dags", "test", dag_id], capture_output=True, text=True, timeout=300)
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "Traceback" not in output, output[-5000:]
+    with create_session() as session:
+        run = session.scalars(
+            select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
+        ).one()
+        alerts = session.scalars(
+            select(DeadlineAlert.id)
+            .join(SerializedDagModel, DeadlineAlert.serialized_dag_id == SerializedDagModel.id)
+            .where(SerializedDagModel.dag_version_id == run.created_dag_version_id)
+        ).all()
+    assert run.state == "success"
+    assert len(alerts) == (1 if dag_id == REFRESH_DAG_ID else 0)  # the run kept the refresh's deadline
+    refreshed = 260 if dag_id == REFRESH_DAG_ID else 0  # the retrain, with no model, leaves them alone
+    with airflow.connect() as conn:
+        counts = {name: count for name, (_, count) in series_states(conn).items()}
+    assert counts == {"sample-a": refreshed, "sample-b": refreshed}
