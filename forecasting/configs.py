@@ -7,8 +7,6 @@ Errors name the config and the bad key.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,46 +132,27 @@ def preprocessing_params(params: Mapping[str, Any], name: str = "") -> Preproces
     )
 
 
-@functools.cache
-def lgbm_parameter_names() -> frozenset[str]:
-    """The keyword parameters of ``LGBMRegressor`` (its explicit signature)."""
-    from lightgbm import LGBMRegressor
+def ml_params(params: Mapping[str, Any], name: str = "", *, n_features: int | None = None) -> dict[str, Any]:
+    """Validate ML params, the keyword arguments of ``LGBMRegressor``; returns them unchanged.
 
-    signature = inspect.signature(LGBMRegressor.__init__)
-    return frozenset(
-        p.name for p in signature.parameters.values() if p.name != "self" and p.kind is not p.VAR_KEYWORD
-    )
-
-
-def ml_params(params: Mapping[str, Any], name: str = "") -> dict[str, Any]:
-    """Validate ML params: keys must be LGBMRegressor parameters, values LightGBM accepts.
-
-    Values are checked by fitting on a tiny dataset, so a bad value fails here, when
-    the config is saved, rather than at the first training run.
+    The one check of ML params: saving a config (CLI, ``apply``, REST API) and every fit go
+    through it. Keys are LightGBM's parameters and aliases as the installed LightGBM lists
+    them, values have the type LightGBM reads them as, and a tiny fit succeeds (with
+    ``n_features`` columns when the fit's are known), so a bad value fails when the config
+    is saved rather than at the first training run
+    (:func:`forecasting.lightgbm_params.check`). Errors name the config, the parameter and
+    the value; none of LightGBM's own output reaches stderr.
     """
     config = f"ml config {name!r}" if name else "ml config"
     if not isinstance(params, Mapping):
         raise InvalidInput(f"{config}: params must be a mapping, got {params!r}")
-    unknown = sorted(map(str, set(params) - lgbm_parameter_names()))
-    if unknown:
-        raise InvalidInput(
-            f"{config}: {', '.join(map(str, unknown))} is not an LGBMRegressor parameter "
-            f"(known: {', '.join(sorted(lgbm_parameter_names()))})"
-        )
-    _check_values(config, dict(params))
-    return dict(params)
+    from forecasting.lightgbm_params import check  # LightGBM loads only when ML params are checked
 
-
-def _check_values(config: str, params: dict[str, Any]) -> None:
-    import numpy as np
-    from lightgbm import LGBMRegressor
-
-    x = np.arange(40, dtype=float).reshape(20, 2)
     try:
-        LGBMRegressor(**{**params, "verbose": -1, "n_jobs": 1}).fit(x, x[:, 0])
-    except Exception as exc:  # LightGBM raises several types for bad values
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidInput(f"{config}: LightGBM refuses the params: {detail}") from None
+        check(params, n_features)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{config}: {exc}") from None
+    return dict(params)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import lightgbm
 import numpy as np
 import pandas as pd
 
-from forecasting.configs import PreprocessingParams
+from forecasting.configs import PreprocessingParams, ml_params
 from forecasting.errors import ArtifactError, InvalidInput
 from forecasting.features import Panel, build_latest, feature_columns
+from forecasting.lightgbm_params import ReleaseBeforeFirstRound, clean_message, quiet_fatal, regressor_kwargs
 
 
 def booster_names(columns: Sequence[str]) -> list[str]:
@@ -30,15 +31,26 @@ def booster_names(columns: Sequence[str]) -> list[str]:
 
 
 def fit(training: pd.DataFrame, columns: Sequence[str], params: Mapping[str, Any]) -> lightgbm.Booster:
-    """``LGBMRegressor(**params)`` on the training matrix; returns the fitted booster."""
+    """``LGBMRegressor(**params)`` on the training matrix; returns the fitted booster.
+
+    The params are checked again against the real columns (a config may predate the check,
+    and per-feature params depend on the columns); LightGBM prints nothing unless the params
+    ask for it, and a fit it refuses for this data is an :class:`InvalidInput`.
+    """
     if training.empty:
         raise InvalidInput("no complete training rows: the series are shorter than the lags plus the horizon")
-    model = lightgbm.LGBMRegressor(verbose=-1, **params)  # keep task logs free of LightGBM chatter
-    model.fit(
-        training[list(columns)].to_numpy(dtype=float),
-        training["y"].to_numpy(dtype=float),
-        feature_name=booster_names(columns),
-    )
+    ml_params(params, n_features=len(columns))
+    model = lightgbm.LGBMRegressor(**regressor_kwargs(params))
+    try:
+        with quiet_fatal() as release:
+            model.fit(
+                training[list(columns)].to_numpy(dtype=float),
+                training["y"].to_numpy(dtype=float),
+                feature_name=booster_names(columns),
+                callbacks=[ReleaseBeforeFirstRound(release)],
+            )
+    except lightgbm.basic.LightGBMError as exc:  # e.g. labels the objective refuses
+        raise InvalidInput(f"LightGBM cannot fit the ml params on this data: {clean_message(exc)}") from None
     return model.booster_
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from sqlalchemy import Engine, select
 
 from forecasting.configs import (
@@ -17,6 +25,8 @@ from forecasting.configs import (
     validate_params,
 )
 from forecasting.errors import Conflict, InvalidInput, NotFound
+from forecasting.estimator import fit
+from forecasting.lightgbm_params import quiet_fatal
 from forecasting.models import DataConfig, DataConfigSeries, MLConfig, MLModel
 from forecasting.series import add_series, delete_series
 
@@ -93,18 +103,155 @@ def test_good_ml_params_are_accepted_unchanged() -> None:
     assert ml_params({}, "m") == {}
 
 
-def test_unknown_ml_key_is_named() -> None:
-    with pytest.raises(InvalidInput, match=r"ml config 'm': num_leafs is not an LGBMRegressor parameter"):
-        ml_params({"num_leafs": 3}, "m")
+# LightGBM's own parameter names and their aliases, as users write them in configs.
+EVERYDAY_ML = [
+    {"verbose": -1},
+    {"verbosity": -1},
+    {"max_bin": 63},
+    {"min_data_in_leaf": 3},
+    {"feature_fraction": 0.8},
+    {"bagging_fraction": 0.8, "bagging_freq": 1},
+    {"lambda_l2": 1.0},
+    {"objective": "quantile", "alpha": 0.9},
+    {"linear_tree": True},
+    {"extra_trees": True},
+    {"seed": 7},
+    {"loss": "huber"},
+    {"monotone_constraints": [1, 0, -1]},
+]
+
+
+def small_training(columns: list[str], rows: int = 80) -> pd.DataFrame:
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(rows, len(columns))), columns=columns)
+    frame["y"] = frame[columns[0]] * 2 + 10
+    return frame
+
+
+@pytest.mark.parametrize("params", EVERYDAY_ML, ids=lambda p: ",".join(p))
+def test_lightgbm_parameters_and_aliases_are_accepted_and_train(params, capfd) -> None:
+    assert validate_params("ml_config", "m", params) == params
+    booster = fit(small_training(["a", "b", "c"]), ["a", "b", "c"], {**params, "n_estimators": 5})
+    assert booster.num_trees() == 5
+    assert "LightGBM" not in "".join(capfd.readouterr())
 
 
 @pytest.mark.parametrize(
-    "params",
-    [{"num_leaves": 1}, {"learning_rate": -0.1}, {"n_estimators": 0}, {"boosting_type": "forest"}],
+    ("params", "message"),
+    [
+        ({"num_leafs": 3}, "num_leafs is not a LightGBM parameter (did you mean num_leaves?)"),
+        (
+            {"n_estimator": 3, "zzz": 1},
+            "n_estimator is not a LightGBM parameter (did you mean n_estimators?); zzz",
+        ),
+    ],
 )
-def test_values_lightgbm_refuses_are_refused_when_saved(params) -> None:
-    with pytest.raises(InvalidInput, match=r"ml config 'm': LightGBM refuses the params"):
+def test_unknown_ml_key_is_named(params, message: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^ml config 'm': ") as error:
         ml_params(params, "m")
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"learning_rate": "fast"}, "learning_rate must be a number, got 'fast'"),
+        (
+            {"learning_rate": "1e-3"},
+            "learning_rate must be a number, got the text '1e-3' (YAML reads 1e-3 as",
+        ),
+        ({"max_bin": 63.5}, "max_bin must be an integer, got 63.5"),
+        ({"num_leaves": True}, "num_leaves must be an integer, got True"),
+        ({"linear_tree": "yes please"}, "linear_tree must be true or false, got 'yes please'"),
+        ({"objective": 3}, "objective must be a string, got 3"),
+        ({"metric": ["l1", 2]}, "metric must be a string or a list of strings, got ['l1', 2]"),
+        ({"monotone_constraints": "1,0"}, "monotone_constraints must be a list of numbers, got '1,0'"),
+        ({"seed": 1, "random_state": 2}, "seed and random_state are the same LightGBM parameter (seed)"),
+        ({"num_machines": 2}, "num_machines is not allowed: it makes LightGBM use files or network"),
+        ({"forcedsplits_filename": "/etc/passwd"}, "forcedsplits_filename is not allowed"),
+        ({"categorical_feature": [0]}, "LightGBM ignores categorical_feature in params"),
+        (
+            {"monotone_constraints": [1, 0], "feature_contri": [1.0, 1.0, 1.0]},
+            "monotone_constraints has 2 values and feature_contri 3: each gives one value per feature column",
+        ),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_naming_parameter_and_value(params, message: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^ml config 'm': ") as error:
+        ml_params(params, "m")
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"num_leaves": 1}, "Check failed: (num_leaves) > (1)"),
+        ({"learning_rate": -0.1}, "Check failed: (learning_rate) > (0.0)"),
+        ({"boosting_type": "forest"}, "Unknown boosting type forest"),
+        ({"objective": "quantile", "alpha": 1.5}, "Check failed: alpha_ > 0 && alpha_ < 1"),
+        ({"early_stopping_round": 3}, "For early stopping, at least one dataset and eval metric is required"),
+    ],
+)
+def test_values_lightgbm_refuses_are_refused_when_saved_without_its_noise(
+    params, message: str, capfd
+) -> None:
+    with pytest.raises(InvalidInput, match=r"^ml config 'm': LightGBM refuses the params: ") as error:
+        ml_params(params, "m")
+    assert message in str(error.value)
+    assert " at /" not in str(error.value)  # LightGBM's source file and line are no use to a user
+    assert "LightGBM" not in "".join(capfd.readouterr())
+
+
+def test_per_feature_params_must_match_the_feature_columns_when_fitting(capfd) -> None:
+    columns = ["a", "b", "c", "d"]
+    with pytest.raises(
+        InvalidInput, match="monotone_constraints has 3 values, but the model has 4 feature col"
+    ):
+        fit(small_training(columns), columns, {"monotone_constraints": [1, 0, -1]})
+    assert "LightGBM" not in "".join(capfd.readouterr())
+
+
+def test_a_fit_lightgbm_refuses_for_its_data_is_a_clean_error(capfd) -> None:
+    training = small_training(["a", "b"])
+    training["y"] -= 100  # negative labels, which the poisson objective refuses
+    with pytest.raises(InvalidInput, match=r"LightGBM cannot fit the ml params on this data: .*negative"):
+        fit(training, ["a", "b"], {"objective": "poisson"})
+    assert "LightGBM" not in "".join(capfd.readouterr())
+
+
+def test_quiet_fatal_drops_only_lightgbm_fatal_lines(capfd) -> None:
+    with quiet_fatal() as release:
+        os.write(2, b"[LightGBM] [Fatal] Check failed: x at /src/a.cpp, line 1 .\n\nother output\n")
+        release()
+        os.write(2, b"after release\n")
+    assert capfd.readouterr().err == "other output\nafter release\n"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"learning_rate": "fast"}, "learning_rate must be a number, got 'fast'"),
+        ({"num_leaves": 1}, "LightGBM refuses the params: Check failed: (num_leaves) > (1)"),
+    ],
+)
+def test_cli_apply_of_a_refused_ml_config_prints_only_the_clean_message(
+    tmp_path: Path, params, message: str
+) -> None:
+    """What a user sees: the CLI's one-line error, none of LightGBM's own output."""
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({"ml_configs": [{"name": "bad", "params": params}]}))
+    env = {**os.environ, "FORECASTING_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    for args, code in ((["db", "upgrade"], 0), (["apply", str(config)], 1)):
+        done = subprocess.run(
+            [sys.executable, "-m", "forecasting", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert done.returncode == code, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"Error: {config}: ") and done.stderr.strip().endswith(message)
+    assert len(done.stderr.strip().splitlines()) == 1  # no [LightGBM] line before it
 
 
 def test_ml_params_must_be_a_mapping() -> None:

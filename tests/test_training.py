@@ -16,7 +16,7 @@ from forecasting.errors import Conflict, InvalidInput, NotFound
 from forecasting.estimator import load_booster
 from forecasting.features import feature_columns, make_panel
 from forecasting.inference import forecast
-from forecasting.models import PreprocessingConfig
+from forecasting.models import MLConfig, PreprocessingConfig
 from forecasting.refresh import refresh
 from forecasting.registry import ServedVersion, model_versions, models_overview, register, served_version
 from forecasting.training import train_model
@@ -221,6 +221,50 @@ def test_training_on_too_little_data_is_a_clear_error(engine: Engine) -> None:
         train_model(engine, "m", windows=0)
     with pytest.raises(InvalidInput, match="not enough history"):
         train_model(engine, "m", windows=10)
+
+
+EVERYDAY_LGBM = {
+    "n_estimators": 20,
+    "verbosity": -1,
+    "max_bin": 63,
+    "min_data_in_leaf": 5,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "objective": "quantile",
+    "alpha": 0.5,
+    "linear_tree": True,
+    "extra_trees": True,
+    "seed": 3,
+}
+
+
+def test_a_model_trains_with_lightgbm_parameter_names_and_aliases(engine: Engine, capfd) -> None:
+    document = _document(["coffee", "tea"], [])
+    document["ml_configs"][0]["params"] = EVERYDAY_LGBM
+    apply_document(engine, document)
+    refresh(engine)
+    result = train_model(engine, "m", windows=2)
+    assert result.status == "ready", result.reason
+    with engine.connect() as conn:
+        assert served_version(conn, "m").meta["ml_params"] == EVERYDAY_LGBM
+    assert "LightGBM" not in "".join(capfd.readouterr())
+
+
+def test_a_stored_config_lightgbm_refuses_fails_training_cleanly(engine: Engine, capfd) -> None:
+    """Params stored before they were checked (older releases) fail the fit with our message only."""
+    apply_document(engine, _document(["coffee"], []))
+    refresh(engine)
+    with engine.begin() as conn:
+        conn.execute(update(MLConfig).values(params={"learning_rate": "fast", "verbose": 1}))
+    with pytest.raises(InvalidInput, match="^ml config: learning_rate must be a number, got 'fast'$"):
+        train_model(engine, "m", windows=0)
+    with engine.begin() as conn:
+        conn.execute(update(MLConfig).values(params={"num_leaves": 1}))
+    with pytest.raises(InvalidInput, match=r"^ml config: LightGBM refuses the params: Check failed"):
+        train_model(engine, "m", windows=0)
+    assert "LightGBM" not in "".join(capfd.readouterr())
 
 
 def test_backtest_metadata_is_stored_with_the_version(trained: Engine) -> None:
