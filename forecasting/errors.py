@@ -38,5 +38,9 @@ class DatabaseNotReady(ForecastingError):
     """The database is unreachable or has not been migrated."""
 
 
+class DatabaseUnavailable(DatabaseNotReady):
+    """The database does not answer; the message's detail (host, port) is for operators, not callers."""
+
+
 class ArtifactError(ForecastingError):
     """A stored model artifact does not parse, or predicts other than it did when trained."""

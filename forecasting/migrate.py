@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from forecasting.db import writing
-from forecasting.errors import DatabaseNotReady
+from forecasting.errors import DatabaseNotReady, DatabaseUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -42,7 +42,7 @@ def current(engine: Engine) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
         detail = str(exc.orig).strip().splitlines()[0]
-        raise DatabaseNotReady(f"cannot reach the database: {detail}") from None
+        raise DatabaseUnavailable(f"cannot reach the database: {detail}") from None
 
 
 def ensure_current(engine: Engine) -> None:

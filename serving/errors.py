@@ -15,6 +15,7 @@ from forecasting.errors import (
     ArtifactError,
     Conflict,
     DatabaseNotReady,
+    DatabaseUnavailable,
     ForecastingError,
     InvalidInput,
     NotFound,
@@ -22,6 +23,8 @@ from forecasting.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+UNAVAILABLE = "database unavailable"
 
 STATUS = {
     NotFound: 404,
@@ -55,7 +58,14 @@ def error(message: str, status: int, **extra) -> Response:
 def register(app: Flask) -> None:
     @app.errorhandler(ForecastingError)
     def domain(exc: ForecastingError):
+        if isinstance(exc, DatabaseUnavailable):
+            return unavailable(str(exc))
         return error(str(exc), status_of(exc))
+
+    def unavailable(detail: str) -> Response:
+        """503 for an unreachable database: callers learn that much, the log learns where."""
+        log.warning("database unavailable: %s", detail)
+        return error(UNAVAILABLE, 503)
 
     @app.errorhandler(UpstreamError)
     def upstream(exc: UpstreamError):
@@ -72,9 +82,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     def database(exc: DBAPIError):
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            detail = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else ""
-            log.warning("database unavailable: %s", detail)
-            return error(f"database unavailable: {detail}", 503)
+            text = str(exc.orig or exc).strip()
+            return unavailable(text.splitlines()[0] if text else type(exc).__name__)
         log.exception("database error")
         return error("internal database error", 500)
 
