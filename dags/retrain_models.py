@@ -98,7 +98,6 @@ def retrain_models() -> None:
     def train(model: str, params: dict[str, Any]) -> dict[str, Any]:
         from forecasting_airflow.connections import store
 
-        from forecasting.tables import format_table
         from forecasting.training import train_model
 
         with store() as engine:
@@ -106,7 +105,7 @@ def retrain_models() -> None:
                 engine, model, windows=params["windows"], gate=params["gate"], progress=log.info
             )
         if result.backtest:
-            log.info("backtest of %s:\n%s", model, format_table(result.backtest.table()))
+            log.info("backtest of %s:\n%s", model, result.backtest.report())
         log.info("model %s version %d: %s", model, result.version_id, result.status)
         if result.status != "ready":
             raise AirflowFailException(

@@ -41,7 +41,7 @@ from forecasting.errors import InvalidInput
 from forecasting.estimator import fit, predict_latest
 from forecasting.features import Panel, build_training, feature_columns, make_panel, season_length
 from forecasting.limits import DEFAULT_WINDOWS
-from forecasting.tables import reported
+from forecasting.tables import format_table, reported
 
 DEFAULT_LEVEL = 0.9
 METHODS = ("model", "seasonal_naive", "last_value")
@@ -86,6 +86,16 @@ class BacktestResult:
             row["interval_coverage"] = self.coverage.get(horizon)
             rows.append(row)
         return rows
+
+    def report(self) -> str:
+        """The table, then the interval's measured coverage beside its nominal level: what people read."""
+        measured = self.coverage.get("all")
+        coverage = (
+            f"{measured:.0%} of the backtest points fell inside the interval calibrated on the other windows"
+            if measured is not None
+            else "coverage not measured (one window: no other window to calibrate on)"
+        )
+        return f"{format_table(self.table())}\ninterval {self.level:.0%} nominal: {coverage}"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary stored in the model version's metadata."""

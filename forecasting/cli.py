@@ -357,7 +357,6 @@ def train(ctx: click.Context, model: str, windows: int, gate: bool, as_json: boo
 
     Exit code 1 if the version is not ready (failed its load-back check or the gate).
     """
-    from forecasting.tables import format_table
     from forecasting.training import train_model
 
     result = train_model(_engine(ctx), model, windows=windows, gate=gate, progress=_progress)
@@ -365,7 +364,7 @@ def train(ctx: click.Context, model: str, windows: int, gate: bool, as_json: boo
         _print_json({**result.as_dict(), "backtest": result.backtest.as_dict() if result.backtest else None})
     else:
         if result.backtest:
-            click.echo(format_table(result.backtest.table()))
+            click.echo(result.backtest.report())
             click.echo()
         click.echo(
             f"model {model} version {result.version_id}: {result.status} "
@@ -383,7 +382,6 @@ def train(ctx: click.Context, model: str, windows: int, gate: bool, as_json: boo
 @click.pass_context
 def backtest_command(ctx: click.Context, model: str, windows: int, as_json: bool) -> None:
     """Backtest MODEL's configs on the current data; registers nothing."""
-    from forecasting.tables import format_table
     from forecasting.training import run_backtest
 
     if windows < 1:
@@ -392,7 +390,7 @@ def backtest_command(ctx: click.Context, model: str, windows: int, as_json: bool
     if as_json:
         _print_json(result.as_dict())
         return
-    click.echo(format_table(result.table()))
+    click.echo(result.report())
     click.echo(f"cut-offs: {', '.join(c.date().isoformat() for c in result.cutoffs)}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,12 @@ def test_backtest_prints_the_table_and_registers_nothing(run) -> None:
     lines = printed.stdout.splitlines()
     assert lines[0].split()[:4] == ["horizon", "n", "mae_model", "mae_seasonal_naive"]
     assert [line.split()[0] for line in lines[1:14]] == [*map(str, range(1, 13)), "all"]
+    assert "interval_coverage" in lines[0].split()
+    assert re.fullmatch(
+        r"interval 90% nominal: \d+% of the backtest points fell inside the interval calibrated on the "
+        r"other windows",
+        lines[14],
+    )
     assert json.loads(run("model-versions", MODEL, "--json").stdout) == []
 
 
