@@ -23,7 +23,6 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from forecasting.configs import models_with_configs
 from forecasting.db import writing
 from forecasting.errors import NotFound
-from forecasting.estimator import check_artifact
 from forecasting.models import (
     MLModel,
     MLModelVersion,
@@ -56,6 +55,8 @@ def register(
     With ``gate``, a version whose backtest MASE is >= 1 (no better than the seasonal
     naive forecast) is stored as ``rejected``.
     """
+    from forecasting.estimator import check_artifact  # LightGBM: only registering needs it, not listings
+
     with writing(engine) as conn:
         version_id = conn.scalar(
             insert(MLModelVersion)

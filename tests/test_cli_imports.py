@@ -46,10 +46,11 @@ def test_help_imports_neither_lightgbm_nor_sklearn_nor_pandas_nor_sqlalchemy(
     assert loaded(tmp_path, *args) & {"lightgbm", "sklearn", "pandas", "sqlalchemy"} == set()
 
 
-def test_series_list_imports_no_lightgbm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [["series", "list"], ["models"]])
+def test_listings_import_no_lightgbm(tmp_path: Path, args: list[str]) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     upgrade(engine)
     engine.dispose()
-    modules = loaded(tmp_path, "series", "list")
+    modules = loaded(tmp_path, *args)
     assert "sqlalchemy" in modules  # the probe saw the command run
     assert modules & {"lightgbm", "sklearn"} == set()
