@@ -79,7 +79,7 @@ def test_data_config_features_default_to_an_empty_list(series, client, auth):
         ("preprocessing-config", {"params": {**PREPROCESSING, "include_lag_0": "yes"}}, "include_lag_0"),
         ("model-config", {"params": {"n_trees_please": 10}}, "n_trees_please"),
         ("model-config", {"params": {"num_leaves": 1}}, "num_leaves"),
-        ("model-config", {"params": {"learning_rate": "fast"}}, "LightGBM refuses"),
+        ("model-config", {"params": {"learning_rate": "fast"}}, "learning_rate must be a number, got 'fast'"),
         ("data-config", {"targets": ["tea"], "features": ["tea"]}, "tea"),
         ("data-config", {"targets": []}, "target"),
         ("data-config", {"targets": ["tea", "tea"]}, "twice"),
