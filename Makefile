@@ -55,7 +55,7 @@ SERVICE_PORT ?= 8000
 up: $(STAMP)
 	@$(BIN)/python scripts/stack.py up --var $(VAR) --airflow-port $(AIRFLOW_PORT) --service-port $(SERVICE_PORT) --apply examples/$(SOURCE).yaml
 
-down:
+down: $(STAMP)
 	@$(BIN)/python scripts/stack.py down --var $(VAR)
 
 test: lint
@@ -78,6 +78,7 @@ bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python bench/refresh_bench.py
 	$(BIN)/python bench/forecast_bench.py --peer-python $(PEER_VENV)/bin/python
 	$(BIN)/python bench/serving_bench.py
+	$(BIN)/python bench/replay_bench.py  # two years of weekly cycles, ~15 min
 
 clean:
 	rm -rf $(VENV) var

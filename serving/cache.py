@@ -109,6 +109,7 @@ class ForecastCache:
                 model: {
                     "model_version": held.version.version_id,
                     "newest_ready_version": held.key.version_id,
+                    "forecast_from": max((f["last_date"] for f in held.document["forecasts"]), default=None),
                     "age_s": round(time.monotonic() - held.checked_at, 3),
                 }
                 for model, held in sorted(self._held.items())

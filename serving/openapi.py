@@ -542,7 +542,14 @@ def _model_paths() -> dict[str, Any]:
 
 
 def _service_paths() -> dict[str, Any]:
-    held = obj({"model_version": INTEGER, "newest_ready_version": INTEGER, "age_s": NUMBER})
+    held = obj(
+        {
+            "model_version": INTEGER,
+            "newest_ready_version": INTEGER,
+            "forecast_from": nullable(STRING),
+            "age_s": NUMBER,
+        }
+    )
     refused = obj({"model": STRING, "version": INTEGER, "reason": STRING})
     ready = obj(
         {

@@ -155,6 +155,7 @@ def test_a_new_worker_skips_a_corrupt_newest_version_and_serves_the_newest_that_
     assert worker["held"][SAMPLE_MODEL] | {"age_s": 0} == {
         "model_version": good,
         "newest_ready_version": good,
+        "forecast_from": first.get_json()["forecasts"][0]["last_date"],
         "age_s": 0,
     }
     assert [m["served_version"] for m in client.get("/readyz").get_json()["models"]] == [good]

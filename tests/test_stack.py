@@ -139,6 +139,7 @@ def asset_triggered_retrain(stack: Stack, headers: dict[str, str]) -> dict[str, 
     return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
 
 
+@pytest.mark.slow
 def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_down_stops_everything(
     tmp_path: Path,
 ):
