@@ -152,6 +152,11 @@ def backtest(
         started = time.perf_counter()
         known = make_panel(data.until(cutoff))
         training = build_training(known, params)
+        if training.empty:
+            raise InvalidInput(
+                f"not enough history for {windows} weekly backtest windows: at the cut-off {cutoff.date()} "
+                "no target has a complete training row (lags plus horizon); use fewer windows or more history"
+            )
         fitting = time.perf_counter()
         booster = fit(training, columns, ml_params)
         features_s += fitting - started

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from forecasting.apply import apply_file
 from forecasting.configs import create_model
+from forecasting.limits import MAX_WINDOWS
 from forecasting.refresh import refresh
 from tests.conftest import SAMPLE_MODEL, SAMPLE_YAML
 from tests.store_checks import statements
@@ -131,8 +132,8 @@ def test_train_inline_returns_201_with_a_ready_version_that_predict_then_serves(
 @pytest.mark.parametrize(
     ("payload", "named"),
     [
-        ({"windows": 53}, "'windows' must be between 0 and 52"),
-        ({"windows": -1}, "'windows' must be between 0 and 52"),
+        ({"windows": MAX_WINDOWS + 1}, f"'windows' must be between 0 and {MAX_WINDOWS}"),
+        ({"windows": -1}, f"'windows' must be between 0 and {MAX_WINDOWS}"),
         ({"windows": "2"}, "'windows' must be int"),
         ({"windows": True}, "'windows' must be int"),
         ({"gate": "yes"}, "'gate' must be bool"),

@@ -291,7 +291,7 @@ def test_a_column_not_in_the_file_is_refused_when_the_series_is_defined(exports:
     with pytest.raises(InvalidInput) as error:
         CsvSource().validate_params("s", {"path": str(path), "column": "yoga"})
 
-    assert str(error.value) == f"series 's': {path}: column 'yoga' is not in the header (line 3)"
+    assert str(error.value) == f"series 's': {path.resolve()}: column 'yoga' is not in the header (line 3)"
 
 
 def test_a_term_matching_several_columns_is_refused_when_the_series_is_defined(tmp_path: Path) -> None:
