@@ -16,8 +16,6 @@ and records how long each stage took. ``tests/test_replay.py`` runs it in CI;
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +34,9 @@ from forecasting.configs import models_to_train
 from forecasting.models import MLModelVersion, TimeSeries, TSVersion
 from forecasting.refresh import refresh
 from forecasting.training import train_model
+from tests.servers import run_cli
+from tests.store_checks import add_corrupt_version
 
-FORECASTING = Path(sys.executable).with_name("forecasting")  # the venv's CLI
 FLU_FILE = Path("google-flu-trends") / "us-historic-v2.txt"
 MODEL = "flu-replay"
 TARGETS = [f"flu-region-{n}" for n in range(1, 7)]
@@ -195,8 +194,6 @@ class Replay:
         assert planned == [MODEL], f"the asset event of {changed} planned {planned}"
         version = self._train(record)
         if damage:
-            from tests.store_checks import add_corrupt_version
-
             add_corrupt_version(self.engine, version)
         self._wait_for_every_worker(record, "pickup_model_s", version, week)
         self.check_agreement(version)
@@ -251,12 +248,7 @@ class Replay:
     def check_agreement(self, version: int, *, cli: bool = True) -> None:
         """The CLI (if ``cli``), the listing and the forecast agree on the served version and its lineage."""
         if cli:
-            listed = subprocess.run(
-                [FORECASTING, "--database-url", self._url(), "models", "--json"],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            listed = run_cli(self._url(), "models", "--json", timeout_s=120)
             assert listed.returncode == 0, listed.stderr
             assert [(m["name"], m["served_version"]) for m in json.loads(listed.stdout)] == [(MODEL, version)]
         assert self.served_version() == version

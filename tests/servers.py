@@ -1,4 +1,4 @@
-"""Real servers for tests: gunicorn with the production config, and a TCP proxy to Postgres.
+"""Real servers and processes for tests: gunicorn with the production config, the CLI, a proxy to Postgres.
 
 The proxy lets a test take the database away from a server (and bring it back)
 without stopping the Postgres server other tests share.
@@ -24,6 +24,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 CONFIG = REPO / "serving" / "gunicorn.conf.py"
+FORECASTING = Path(sys.executable).with_name("forecasting")  # the venv's CLI
 
 
 def free_port() -> int:
@@ -70,19 +71,34 @@ class Server:
     process: subprocess.Popen
 
     def worker_pids(self) -> set[int]:
-        """The master's child processes (Linux /proc)."""
-        pids = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rpartition(")")[2].split()[1])
-            if ppid == self.process.pid:
-                pids.add(int(entry.name))
-        return pids
+        """The master's child processes."""
+        return child_pids(self.process.pid)
+
+
+def child_pids(pid: int) -> set[int]:
+    """The direct child processes of ``pid`` (Linux /proc)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            pids.add(int(entry.name))
+    return pids
+
+
+def run_cli(database_url: str, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
+    """``forecasting --database-url URL ARGS`` as a user runs it; text output (LightGBM may write bytes)."""
+    return subprocess.run(
+        [FORECASTING, "--database-url", database_url, *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout_s,
+    )
 
 
 @contextmanager

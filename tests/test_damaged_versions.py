@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 from sqlalchemy import Engine, update
 
@@ -13,20 +11,12 @@ from forecasting.db import writing
 from forecasting.models import MLModelVersion
 from forecasting.registry import model_versions
 from tests.conftest import SAMPLE_MODEL
+from tests.servers import run_cli
 from tests.store_checks import add_corrupt_version
-
-FORECASTING = Path(sys.executable).with_name("forecasting")  # the venv's CLI
 
 
 def cli(engine: Engine, *args: str) -> subprocess.CompletedProcess:
-    url = engine.url.render_as_string(hide_password=False)
-    return subprocess.run(
-        [FORECASTING, "--database-url", url, *args],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=300,
-    )
+    return run_cli(engine.url.render_as_string(hide_password=False), *args)
 
 
 def test_cli_predict_forecasts_with_the_newest_version_that_loads_and_marks_the_damaged_one(served):

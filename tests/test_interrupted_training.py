@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,29 +19,14 @@ from forecasting.db import make_engine, writing
 from forecasting.models import MLModelVersion
 from forecasting.registry import model_versions
 from tests.conftest import API_TOKEN, SAMPLE_MODEL, serve_sample
-from tests.servers import gunicorn_server
+from tests.servers import FORECASTING, child_pids, gunicorn_server, run_cli
 
-FORECASTING = Path(sys.executable).with_name("forecasting")  # the venv's CLI
 CHECK_MODULE = b"forecasting.artifact_check"
-
-
-def children(pid: int) -> list[int]:
-    """Direct child processes of ``pid`` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def checking(pid: int) -> int | None:
     """The child of ``pid`` that is parsing a new artifact (registration's check), if any."""
-    for child in children(pid):
+    for child in child_pids(pid):
         try:
             if CHECK_MODULE in Path(f"/proc/{child}/cmdline").read_bytes():
                 return child
@@ -82,9 +66,7 @@ def test_a_train_killed_during_registration_leaves_no_version_in_training(served
         train.wait()
 
     assert statuses(served) == before
-    retrained = subprocess.run(
-        [FORECASTING, "--database-url", url, "train", SAMPLE_MODEL, "--windows", "0"], capture_output=True
-    )
+    retrained = run_cli(url, "train", SAMPLE_MODEL, "--windows", "0")
     assert retrained.returncode == 0
     assert "training" not in statuses(served).values()
 

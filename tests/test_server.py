@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
@@ -21,7 +19,7 @@ from sqlalchemy import Engine
 from forecasting.registry import model_versions
 from forecasting.series import series_overview
 from tests.conftest import SAMPLE_MODEL, empty_store, serve_sample
-from tests.servers import Server, TcpProxy, gunicorn_server
+from tests.servers import FORECASTING, Server, TcpProxy, gunicorn_server
 from tests.store_checks import add_corrupt_version
 
 pytestmark = pytest.mark.postgres
@@ -32,7 +30,6 @@ PREDICT = f"/api/model/{SAMPLE_MODEL}/predict"
 TARGETS = ["sample-coffee", "sample-tea"]
 HORIZONS = list(range(1, 13))
 DATA_PATHS = ("/readyz", "/api/timeseries")
-FORECASTING = str(Path(sys.executable).parent / "forecasting")
 
 
 @pytest.fixture(scope="module")
