@@ -33,6 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAME_LENGTH = 200
+# Ids and the columns referring to them: BIGINT on Postgres; on SQLite plain INTEGER, which is
+# 64-bit there and keeps ``INTEGER PRIMARY KEY`` the rowid (autoincrement without a sequence).
+ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 def utcnow() -> datetime:
@@ -58,7 +61,7 @@ class TimeSeries(Base):
 
     __tablename__ = "timeseries"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     source: Mapped[str] = mapped_column(String(32))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -76,8 +79,10 @@ class TSVersion(Base):
 
     __tablename__ = "ts_version"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    timeseries_id: Mapped[int] = mapped_column(ForeignKey("timeseries.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    timeseries_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("timeseries.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expired: Mapped[bool] = mapped_column(Boolean, default=False)
     n_values: Mapped[int] = mapped_column(Integer)
@@ -88,7 +93,7 @@ class TSVersion(Base):
     timeseries: Mapped[TimeSeries] = relationship(back_populates="versions")
 
 
-MAX_ID = 2**63 - 1  # ids are BIGINT on Postgres and INTEGER (64-bit) on SQLite
+MAX_ID = 2**63 - 1  # the largest id of either backend (see ID)
 
 
 def possible_id(value: int) -> bool:
@@ -113,7 +118,9 @@ Index(
 class TSValue(Base):
     __tablename__ = "ts_value"
 
-    version_id: Mapped[int] = mapped_column(ForeignKey("ts_version.id", ondelete="CASCADE"), primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("ts_version.id", ondelete="CASCADE"), primary_key=True
+    )
     time: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
     value: Mapped[float] = mapped_column(Double)
 
@@ -123,7 +130,7 @@ class DataConfig(Base):
 
     __tablename__ = "data_config"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -139,10 +146,10 @@ class DataConfigSeries(Base):
     __table_args__ = (CheckConstraint("role IN ('target', 'feature')", name="role"),)
 
     data_config_id: Mapped[int] = mapped_column(
-        ForeignKey("data_config.id", ondelete="CASCADE"), primary_key=True
+        ID, ForeignKey("data_config.id", ondelete="CASCADE"), primary_key=True
     )
     timeseries_id: Mapped[int] = mapped_column(
-        ForeignKey("timeseries.id", ondelete="RESTRICT"), primary_key=True, index=True
+        ID, ForeignKey("timeseries.id", ondelete="RESTRICT"), primary_key=True, index=True
     )
     role: Mapped[str] = mapped_column(String(16))
 
@@ -153,7 +160,7 @@ class DataConfigSeries(Base):
 class PreprocessingConfig(Base):
     __tablename__ = "preprocessing_config"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -162,7 +169,7 @@ class PreprocessingConfig(Base):
 class MLConfig(Base):
     __tablename__ = "ml_config"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -173,12 +180,14 @@ class MLModel(Base):
 
     __tablename__ = "ml_model"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
-    ml_config_id: Mapped[int] = mapped_column(ForeignKey("ml_config.id", ondelete="RESTRICT"), index=True)
-    data_config_id: Mapped[int] = mapped_column(ForeignKey("data_config.id", ondelete="RESTRICT"), index=True)
+    ml_config_id: Mapped[int] = mapped_column(ID, ForeignKey("ml_config.id", ondelete="RESTRICT"), index=True)
+    data_config_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("data_config.id", ondelete="RESTRICT"), index=True
+    )
     preprocessing_config_id: Mapped[int] = mapped_column(
-        ForeignKey("preprocessing_config.id", ondelete="RESTRICT"), index=True
+        ID, ForeignKey("preprocessing_config.id", ondelete="RESTRICT"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -200,8 +209,8 @@ class MLModelVersion(Base):
         Index("ix_ml_model_version_served", "model_id", "status", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("ml_model.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ID, ForeignKey("ml_model.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="training")
     artifact: Mapped[str | None] = mapped_column(Text)
