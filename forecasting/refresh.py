@@ -52,7 +52,7 @@ from sqlalchemy import (
 from forecasting.db import is_postgres, writing
 from forecasting.digest import row_hashes
 from forecasting.errors import ForecastingError, NotFound, SourceError
-from forecasting.models import TimeSeries, TSValue, TSVersion, is_current, utcnow
+from forecasting.models import ID, TimeSeries, TSValue, TSVersion, is_current, utcnow
 from forecasting.series import insert_series, new_series_spec, series_specs
 from forecasting.sources import DataSource, SeriesSpec, clean_download, get_source
 
@@ -325,9 +325,9 @@ _staging = MetaData()
 _stage_version = Table(
     "refresh_stage_version",
     _staging,
-    Column("series_id", Integer),
+    Column("series_id", ID),
     Column("outcome", String(16)),
-    Column("version_id", Integer),
+    Column("version_id", ID),
     Column("n_values", Integer),
     Column("first_time", DateTime),
     Column("last_time", DateTime),

@@ -7,10 +7,19 @@ nothing is created at import. Runs without Airflow installed.
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
+from forecasting.models import MAX_ID
 from serving.settings import Settings
 
 __all__ = ["close", "create_app"]
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number past the largest id matches nothing (404), as no row has it."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, *args, **{"max": MAX_ID, **kwargs})
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     engine = make_engine(settings.database_url)
