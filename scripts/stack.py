@@ -1,16 +1,21 @@
 """The whole system on one machine: ``make up`` starts it, ``make down`` stops it.
 
 ``airflow standalone`` (SQLite metadata, LocalExecutor) and the forecasting service
-(gunicorn) run on the embedded store, everything under one state directory (``var/``
-by default): Airflow's home, both SQLite databases, the servers' logs and the pid file.
+(gunicorn, behind nginx) run on the embedded store, everything under one state directory
+(``var/`` by default): Airflow's home, both SQLite databases, nginx's configuration, the
+servers' logs and the pid file.
+
+nginx (Debian's) listens on the service's port and passes whole requests to gunicorn on
+a loopback port of its own: slow clients wait in nginx, not in gunicorn's threads
+(deploy/nginx.conf says how). docker-compose.yml runs the same configuration.
 
 Each server starts in a session of its own, and the pid file records the session
 leaders. ``down`` stops exactly the processes of those sessions, found in ``/proc``
 (Linux): Airflow's task processes run in process groups of their own, so killing the
 leaders' groups alone would leave them behind.
 
-Stdlib only, run by the virtual environment's Python: its ``bin/`` provides ``airflow``,
-``forecasting`` and ``gunicorn``.
+Run by the virtual environment's Python: its ``bin/`` provides ``airflow``, ``forecasting``
+and ``gunicorn``, and its packages the shared names of the DAGs and the service's settings.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -31,7 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forecasting.errors import InvalidInput
 from forecasting.pipelines import GOOGLE_POOL, REFRESH_DAG_ID, RETRAIN_DAG_ID
+from serving.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -41,6 +49,8 @@ PARALLELISM = 4  # task slots of the LocalExecutor: enough for the mapped tasks,
 STOP_GRACE_S = 30.0  # gunicorn lets requests finish for 20 s (serving/gunicorn.conf.py)
 TAIL_LINES = 40
 DAG_IDS = (REFRESH_DAG_ID, RETRAIN_DAG_ID)
+NGINX = Path("/usr/sbin/nginx")  # Debian's
+NGINX_TEMPLATE = REPO / "deploy" / "nginx.conf"
 
 
 class StackError(Exception):
@@ -60,6 +70,11 @@ class Layout:
     @property
     def logs(self) -> Path:
         return self.var / "logs"
+
+    @property
+    def nginx(self) -> Path:
+        """nginx's prefix: its configuration, pid file and buffer directories."""
+        return self.var / "nginx"
 
     @property
     def pid_file(self) -> Path:
@@ -82,7 +97,8 @@ class Layout:
 @dataclass(frozen=True)
 class Ports:
     airflow: int
-    service: int
+    service: int  # nginx's
+    gunicorn: int  # on loopback, reached through nginx only
 
     @property
     def airflow_url(self) -> str:
@@ -127,11 +143,53 @@ def service_env(layout: Layout, ports: Ports, password: str) -> dict[str, str]:
     """The service hands ``train`` and ``update-*`` to this Airflow."""
     return {
         **base_env(layout),
-        "FORECASTING_BIND": f"127.0.0.1:{ports.service}",
+        "FORECASTING_BIND": f"127.0.0.1:{ports.gunicorn}",
         "FORECASTING_AIRFLOW_URL": ports.airflow_url,
         "FORECASTING_AIRFLOW_USERNAME": ADMIN,
         "FORECASTING_AIRFLOW_PASSWORD": password,
     }
+
+
+def nginx_settings(listen: str, upstream: str, service: dict[str, str]) -> dict[str, str]:
+    """The placeholders of deploy/nginx.conf; docker-compose.yml gives its nginx the same variables.
+
+    The body limit is the one the service reads from ``service``, its environment.
+    """
+    return {
+        "NGINX_LISTEN": listen,
+        "NGINX_UPSTREAM": upstream,
+        "FORECASTING_MAX_BODY_BYTES": str(Settings.from_env(service).max_body_bytes),
+    }
+
+
+def nginx_config(settings: dict[str, str]) -> str:
+    """deploy/nginx.conf with its ``${NAME}`` placeholders filled in, as envsubst fills them."""
+    template = NGINX_TEMPLATE.read_text()
+    unknown = set(re.findall(r"\$\{(\w+)\}", template)) ^ set(settings)
+    if unknown:
+        raise ValueError(f"{NGINX_TEMPLATE} and the settings given differ in {sorted(unknown)}")
+    return re.sub(r"\$\{(\w+)\}", lambda match: settings[match[1]], template)
+
+
+def nginx_command(prefix: Path) -> list[str]:
+    """nginx in the foreground on ``prefix/nginx.conf``; its relative paths are under ``prefix``.
+
+    Started by root, nginx would run its workers as ``nobody``, who may not reach the prefix
+    (under /root, or a private temporary directory) to buffer bodies there: they run as the
+    caller instead, like the stack's other servers.
+    """
+    directives = "daemon off;" if os.geteuid() else "daemon off; user root;"
+    return [
+        str(NGINX),
+        "-p",
+        f"{prefix}/",
+        "-c",
+        str(prefix / "nginx.conf"),
+        "-e",
+        "stderr",
+        "-g",
+        directives,
+    ]
 
 
 def admin_password(layout: Layout) -> str:
@@ -189,8 +247,13 @@ def _stat(pid: int) -> list[str] | None:
 
 
 def start(name: str, command: list[str], env: dict[str, str], layout: Layout) -> dict[str, Any]:
-    """Start a server in its own session, its output in ``logs/<name>.log``; returns its record."""
-    with layout.log(name).open("w") as log:
+    """Start a server in its own session, its output in ``logs/<name>.log``; returns its record.
+
+    The log is opened for appending: nginx opens /dev/stdout again for its access log, and
+    its error lines on stderr must not overwrite those.
+    """
+    layout.log(name).write_text("")
+    with layout.log(name).open("a") as log:
         process = subprocess.Popen(
             command,
             cwd=REPO,
@@ -256,6 +319,13 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, chosen by the kernel."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 # Startup
@@ -344,6 +414,12 @@ def up(layout: Layout, ports: Ports, apply_file: Path, timeout_s: float) -> int:
             print(f"Partly up: {stopped} stopped. Run {down_command(layout)}, then make up.", file=sys.stderr)
             return 1
         layout.pid_file.unlink()  # a stale record: its processes are all gone
+    if not NGINX.is_file():
+        print(
+            f"make up puts nginx in front of the service, and {NGINX} is missing: apt-get install nginx",
+            file=sys.stderr,
+        )
+        return 1
     taken = [f"{port} ({name})" for name, port in vars(ports).items() if not port_free(port)]
     if taken:
         print(
@@ -352,12 +428,13 @@ def up(layout: Layout, ports: Ports, apply_file: Path, timeout_s: float) -> int:
         )
         return 1
 
-    for directory in (layout.var, layout.airflow_home, layout.logs):
+    for directory in (layout.var, layout.airflow_home, layout.logs, layout.nginx):
         directory.mkdir(parents=True, exist_ok=True)
     layout.log("setup").write_text("")
     state = {
         "airflow_url": ports.airflow_url,
         "service_url": ports.service_url,
+        "gunicorn": f"127.0.0.1:{ports.gunicorn}",
         "store": layout.store_url,
         "processes": {},
     }
@@ -390,7 +467,14 @@ def start_servers(
 
     password = admin_password(layout)
     gunicorn = [str(BIN / "gunicorn"), "-c", "serving/gunicorn.conf.py", "serving:create_app()"]
-    record(layout, state, "service", start("service", gunicorn, service_env(layout, ports, password), layout))
+    service = service_env(layout, ports, password)
+    try:
+        proxy = nginx_settings(f"127.0.0.1:{ports.service}", service["FORECASTING_BIND"], service)
+    except InvalidInput as exc:  # the service would refuse to start on it too
+        raise StackError(str(exc)) from None
+    (layout.nginx / "nginx.conf").write_text(nginx_config(proxy))
+    record(layout, state, "service", start("service", gunicorn, service, layout))
+    record(layout, state, "nginx", start("nginx", nginx_command(layout.nginx), base_env(layout), layout))
 
     airflow = str(BIN / "airflow")
     env = airflow_env(layout, ports)
@@ -465,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     layout = Layout(args.var.resolve())
     if args.command == "down":
         return down(layout)
-    return up(layout, Ports(args.airflow_port, args.service_port), args.apply.resolve(), args.timeout)
+    ports = Ports(args.airflow_port, args.service_port, free_port())
+    return up(layout, ports, args.apply.resolve(), args.timeout)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 This file runs in the master before any worker is forked, and the app is not
 preloaded: every worker imports LightGBM itself, after the environment set here.
 
+In `make up` and docker-compose.yml, nginx (deploy/nginx.conf) stands in front: a thread
+here holds its connection until the request is read, so slow clients must wait in nginx.
+
 Environment:
   FORECASTING_BIND      address to listen on (default 127.0.0.1:8000; a container sets 0.0.0.0:8000)
   FORECASTING_WORKERS   worker processes (default: one per CPU core this process may use)
@@ -40,6 +43,7 @@ bind = [os.environ.get("FORECASTING_BIND") or "127.0.0.1:8000"]
 worker_class = "gthread"
 workers = int(os.environ.get("FORECASTING_WORKERS") or _cores())
 threads = int(os.environ.get("FORECASTING_THREADS") or 4)
+timeout = 30  # a worker silent this long is restarted; nginx waits longer for an answer (proxy_read_timeout)
 graceful_timeout = 20  # in-flight requests finish on SIGTERM; a container stop allows 30 s
 accesslog = "-"  # stdout; errors and the app's log go to stderr
 # Not needed in a container, and its default path is shared by every server of a user.

@@ -1,11 +1,12 @@
 """``make up`` / ``make down`` for real: the whole stack, a pipeline run through it, nothing left behind.
 
-``make up`` starts ``airflow standalone`` and the service on a temporary state directory
-and free ports; ``refresh_trends`` is triggered through Airflow's REST API, and the
-``retrain_models`` run started by its asset event must succeed; the train task links to
-the model's page, and the service must serve that run's model version. The refresh is
-given a deadline shorter than it takes, so the triggerer must log the missed deadline.
-``make down`` must leave no process of the stack alive and nothing listening.
+``make up`` starts ``airflow standalone`` and the service (gunicorn on a loopback port,
+behind nginx on the service's port) on a temporary state directory and free ports;
+``refresh_trends`` is triggered through Airflow's REST API, and the ``retrain_models`` run
+started by its asset event must succeed; the train task links to the model's page, and
+the service must serve that run's model version. The refresh is given a deadline shorter
+than it takes, so the triggerer must log the missed deadline. ``make down`` must leave no
+process of the stack alive and nothing listening.
 Takes about a minute on two cores (up to ten under load).
 """
 
@@ -65,12 +66,15 @@ class Stack:
             ["make", target, *settings], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s
         )
 
+    def state(self) -> dict[str, Any]:
+        """The pid file's record of the running stack."""
+        return json.loads((self.var / "stack.json").read_text())
+
     def sessions(self) -> list[int]:
         """The session ids (leader pids) the pid file records."""
-        pid_file = self.var / "stack.json"
-        if not pid_file.exists():
+        if not (self.var / "stack.json").exists():
             return []
-        return [p["pid"] for p in json.loads(pid_file.read_text())["processes"].values()]
+        return [p["pid"] for p in self.state()["processes"].values()]
 
     def diagnostics(self) -> str:
         """Tails of the servers' logs and of the newest task logs, for a failure message."""
@@ -158,7 +162,11 @@ def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_dow
         again = stack.make("up")
         assert again.returncode == 0 and "Already up" in again.stdout, again.stdout + again.stderr
         sessions = stack.sessions()
-        assert len(sessions) == 2
+        assert len(sessions) == 3  # airflow, the service and nginx
+        health = requests.get(f"{stack.service_url}/healthz", timeout=10)
+        assert health.status_code == 200 and health.headers["Server"] == "nginx"
+        gunicorn_host, _, gunicorn_port = stack.state()["gunicorn"].rpartition(":")
+        assert gunicorn_host == "127.0.0.1" and listening(int(gunicorn_port))
 
         login = {"username": "admin", "password": password}
         token = requests.post(f"{stack.airflow_url}/auth/token", json=login, timeout=10)
@@ -236,6 +244,7 @@ def test_make_up_runs_a_refresh_and_retrain_that_the_service_serves_and_make_dow
     assert down.returncode == 0 and "Stopped" in down.stdout, down.stdout + down.stderr
     assert not session_processes(sessions), f"processes of sessions {sessions} outlived make down"
     assert not listening(stack.airflow_port) and not listening(stack.service_port)
+    assert not listening(int(gunicorn_port))
     assert not (stack.var / "stack.json").exists()
 
     again = stack.make("down", timeout_s=60)
