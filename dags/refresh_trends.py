@@ -19,6 +19,7 @@ version detection: rows that extend the current version are appended, a changed 
 
 Where the data lives: Airflow connection `forecasting_db`, else `FORECASTING_DATABASE_URL`.
 Google settings: connection `google_trends` (extras hl, tz, geo, retries, backoff, proxies).
+CSV files are read only under `FORECASTING_CSV_ROOTS`, else `[forecasting] csv_roots`.
 A run still going 6 hours after it was queued (`[forecasting] refresh_deadline_hours`) raises a
 deadline alert in the triggerer log.
 """
@@ -134,7 +135,7 @@ def refresh_trends() -> None:
         map_index_template="{{ task.op_kwargs['series'][0] }} ({{ task.op_kwargs['series'] | length }})",
     )
     def refresh_batch(series: list[str]) -> list[dict[str, Any]]:
-        from forecasting_airflow.connections import GoogleTrendsHook, store
+        from forecasting_airflow.connections import sources, store
 
         from forecasting.batches import batch_failure
         from forecasting.refresh import refresh
@@ -145,7 +146,7 @@ def refresh_trends() -> None:
             results = refresh(
                 engine,
                 series,
-                sources=GoogleTrendsHook().sources(),
+                sources=sources(),
                 progress=lambda name: log.info("downloaded %d/%d: %s", next(done), len(series), name),
             )
         rows = [r.as_dict() for r in results]

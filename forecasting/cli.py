@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy import Engine
 
+    from forecasting.sources import DataSource
+
 
 class _Group(click.Group):
     """Turns domain and database errors into one line on stderr and exit code 1."""
@@ -171,12 +173,21 @@ def series_add(
         click.echo(f"series {name} exists")
         return
     if define_only:
-        add_series(engine, name, source, _parse_params(params))
+        add_series(engine, name, source, _parse_params(params), _sources())
         click.echo(f"added series {_described(engine, name)}; download it with `forecasting refresh {name}`")
         return
-    stored = add_and_download(engine, name, source, _parse_params(params))
+    stored = add_and_download(engine, name, source, _parse_params(params), sources=_sources())
     described = _described(engine, name)
     click.echo(f"added series {described}: version {stored.version_id} with {stored.rows_added} values")
+
+
+def _sources() -> dict[str, DataSource]:
+    """The sources as the CLI configures them: CSV files are read under $FORECASTING_CSV_ROOTS, else
+    under the working directory; a relative path starts at the working directory."""
+    from forecasting.sources.csv_file import CsvSource
+    from forecasting.sources.csv_roots import env_csv_roots
+
+    return {CsvSource.name: CsvSource(env_csv_roots(cwd_fallback=True))}
 
 
 def _described(engine: Engine, name: str) -> str:
@@ -259,9 +270,9 @@ def refresh(ctx: click.Context, names: tuple[str, ...], models_: tuple[str, ...]
     if sys.stderr.isatty():
         total = len(wanted) if wanted else len(_overview(engine))
         with click.progressbar(length=total, label="downloading", file=sys.stderr) as bar:
-            results = refresh_series(engine, wanted, progress=lambda _name: bar.update(1))
+            results = refresh_series(engine, wanted, sources=_sources(), progress=lambda _name: bar.update(1))
     else:
-        results = refresh_series(engine, wanted)
+        results = refresh_series(engine, wanted, sources=_sources())
     rows = [r.as_dict() for r in results]
     if as_json:
         _print_json(rows)
@@ -322,7 +333,7 @@ def apply(ctx: click.Context, file: Path, as_json: bool) -> None:
     """
     from forecasting.apply import apply_file
 
-    results = [r.as_dict() for r in apply_file(_engine(ctx), file)]
+    results = [r.as_dict() for r in apply_file(_engine(ctx), file, _sources())]
     if as_json:
         _print_json(results)
         return

@@ -9,3 +9,7 @@ MAX_WINDOWS = 104
 
 DEFAULT_BATCH_SIZE = 25  # series per refresh batch (one mapped task, one transaction)
 MAX_BATCH_SIZE = 1000
+
+# A CSV file or upload is refused beyond this, before it is read and while it is read. A weekly
+# Google Trends export is a few KiB; a wide file of 1000 series over 100 years stays under it.
+MAX_CSV_BYTES = 32 * 1024 * 1024

@@ -51,10 +51,11 @@ from sqlalchemy import (
 
 from forecasting.db import is_postgres, writing
 from forecasting.digest import row_hashes
-from forecasting.errors import ForecastingError, NotFound, SourceError
+from forecasting.errors import Conflict, ForecastingError, NotFound, SourceError
 from forecasting.models import ID, TimeSeries, TSValue, TSVersion, is_current, utcnow
 from forecasting.series import insert_series, new_series_spec, series_specs
-from forecasting.sources import DataSource, SeriesSpec, clean_download, get_source
+from forecasting.sources import DataSource, SeriesSpec, clean_download, fed_by_uploads, get_source
+from forecasting.sources.upload import UploadSource, read_upload
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +94,19 @@ def refresh(
 ) -> list[RefreshResult]:
     """Download the named series (all when None) and store them in one transaction.
 
-    A series whose download fails is reported as ``error`` and the others go on.
+    A series whose download fails is reported as ``error`` and the others go on. A series
+    fed by uploads has nothing to download: it is ``unchanged``.
     ``sources`` overrides the default source of a name (e.g. configured Google
     settings); ``progress`` is called with each series name once it is downloaded.
     """
     with engine.connect() as conn:
         specs = series_specs(conn, names)
-    downloads, failures = download(specs, sources=sources, progress=progress)
+    fed = [spec for spec in specs if fed_by_uploads(spec.source)]
+    pulled = [spec for spec in specs if not fed_by_uploads(spec.source)]
+    downloads, failures = download(pulled, sources=sources, progress=progress)
     results = {r.series: r for r in failures}
-    results.update({r.series: r for r in store(engine, specs, downloads)})
+    results.update({r.series: r for r in store(engine, pulled, downloads)})
+    results.update({r.series: r for r in _left_as_uploaded(engine, fed)})
     return [results[spec.name] for spec in specs]
 
 
@@ -186,7 +191,7 @@ def add_and_download(
     its error is raised as it is: it names the series already, and its kind tells
     the caller whether a retry can help.
     """
-    spec = new_series_spec(name, source, params)
+    spec = new_series_spec(name, source, params, sources)
     downloads, failures = download([spec], sources=sources)
     if failures:
         failure = failures[0].exception
@@ -196,6 +201,46 @@ def add_and_download(
     with writing(engine) as conn:
         created = insert_series(conn, spec)
         return store_in(conn, [created], downloads)[0]
+
+
+def store_upload(
+    engine: Engine, name: str, content: bytes, options: Mapping[str, Any]
+) -> tuple[RefreshResult, bool]:
+    """Store uploaded CSV content as the download of series ``name``, with version detection.
+
+    The first upload creates the series (source ``upload``); the outcome is decided and
+    stored exactly as a refresh stores a download. A series of another source is
+    refused: its next refresh would replace what was sent. Returns the outcome and
+    whether the series was created.
+    """
+    frame = clean_download(name, read_upload(name, content, options))
+    with writing(engine) as conn:
+        row = conn.execute(select(TimeSeries.id, TimeSeries.source).where(TimeSeries.name == name)).first()
+        if row is None:
+            spec = insert_series(conn, new_series_spec(name, UploadSource.name, {}))
+        elif row.source != UploadSource.name:
+            raise Conflict(
+                f"series {name!r} comes from source {row.source!r}: only series of source "
+                f"{UploadSource.name!r} take uploads, as a refresh would replace what was sent"
+            )
+        else:
+            spec = SeriesSpec(name=name, source=row.source, id=row.id)
+        return store_in(conn, [spec], {name: frame})[0], row is None
+
+
+def _left_as_uploaded(engine: Engine, specs: Sequence[SeriesSpec]) -> list[RefreshResult]:
+    """Series fed by uploads, which a refresh leaves at their current version."""
+    if not specs:
+        return []
+    with engine.connect() as conn:
+        current = dict(
+            conn.execute(
+                select(TSVersion.timeseries_id, TSVersion.id).where(
+                    TSVersion.timeseries_id.in_([spec.id for spec in specs]), is_current()
+                )
+            ).all()
+        )
+    return [RefreshResult(spec.name, "unchanged", current.get(spec.id)) for spec in specs]
 
 
 def _deleted(name: str) -> RefreshResult:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from forecasting.pipelines import REFRESH_DAG_ID, REFRESH_SERIES_PARAM
-from forecasting.refresh import add_and_download, refresh
+from forecasting.refresh import add_and_download, refresh, store_upload
 from forecasting.series import delete_series, list_versions, series_overview, version_values
+from forecasting.sources import DataSource
+from forecasting.sources.csv_file import CsvSource
+from forecasting.sources.csv_roots import csv_roots
 from serving import context
 from serving.jsonio import body, field
 
 bp = Blueprint("timeseries", __name__)
+UPLOAD_TYPES = ("text/csv", "text/plain")
 
 
 def _overview(name: str) -> dict[str, Any]:
@@ -36,6 +41,11 @@ def _refreshed(results: list) -> tuple[Any, int]:
     return jsonify(document), 200
 
 
+def _sources() -> dict[str, DataSource]:
+    """The sources as the service configures them: CSV files only under FORECASTING_CSV_ROOTS."""
+    return {CsvSource.name: CsvSource(csv_roots(context.settings().csv_roots))}
+
+
 def _trigger_refresh(names: list[str]):
     run = context.airflow().trigger(REFRESH_DAG_ID, {REFRESH_SERIES_PARAM: names})
     return jsonify(run), 202
@@ -53,9 +63,25 @@ def create_series():
     payload = body()
     name = field(payload, "name", str)
     result = add_and_download(
-        context.engine(), name, field(payload, "source", str), field(payload, "params", dict, {})
+        context.engine(),
+        name,
+        field(payload, "source", str),
+        field(payload, "params", dict, {}),
+        sources=_sources(),
     )
     return jsonify({**_overview(name), "refresh": result.as_dict()}), 201
+
+
+@bp.post("/timeseries/<name>/upload")
+def upload_values(name: str):
+    """Store the CSV body as the series' new download (version detection); the first upload creates it.
+
+    The query parameters say how to parse it, as the csv source's params do.
+    """
+    if request.mimetype not in UPLOAD_TYPES:
+        raise UnsupportedMediaType(f"send the CSV as the body, with Content-Type {UPLOAD_TYPES[0]}")
+    result, created = store_upload(context.engine(), name, request.get_data(), request.args.to_dict())
+    return jsonify({**_overview(name), "refresh": result.as_dict()}), 201 if created else 200
 
 
 @bp.get("/timeseries/<name>")
@@ -91,11 +117,11 @@ def update_values(name: str):
     _overview(name)  # 404 for an unknown series, before anything is triggered
     if context.airflow():
         return _trigger_refresh([name])
-    return _refreshed(refresh(context.engine(), [name]))
+    return _refreshed(refresh(context.engine(), [name], sources=_sources()))
 
 
 @bp.post("/timeseries/update-all-values")
 def update_all_values():
     if context.airflow():
         return _trigger_refresh([])
-    return _refreshed(refresh(context.engine()))
+    return _refreshed(refresh(context.engine(), sources=_sources()))

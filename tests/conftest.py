@@ -17,6 +17,7 @@ from forecasting.cli import cli
 from forecasting.db import make_engine
 from forecasting.migrate import upgrade
 from forecasting.models import Base
+from forecasting.sources.csv_roots import CSV_ROOTS_SETTING
 from tests import airflow_env
 
 REPO = airflow_env.REPO
@@ -143,7 +144,11 @@ def app_for() -> Iterator:
     built = []
 
     def build(engine: Engine, **overrides):
-        settings = {"database_url": engine.url.render_as_string(hide_password=False), "api_token": API_TOKEN}
+        settings = {
+            "database_url": engine.url.render_as_string(hide_password=False),
+            "api_token": API_TOKEN,
+            "csv_roots": os.environ.get(CSV_ROOTS_SETTING),  # as the test set it (csv_root), as from_env
+        }
         app = create_app(Settings(**{**settings, **overrides}))
         built.append(app)
         return app
@@ -151,6 +156,13 @@ def app_for() -> Iterator:
     yield build
     for app in built:
         close(app)
+
+
+@pytest.fixture
+def csv_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """FORECASTING_CSV_ROOTS is the test's tmp_path, for every component the test builds after it."""
+    monkeypatch.setenv(CSV_ROOTS_SETTING, str(tmp_path))
+    return tmp_path
 
 
 @pytest.fixture

@@ -33,6 +33,9 @@ from forecasting.batches import changed_series, record_states
 from forecasting.configs import models_to_train
 from forecasting.models import MLModelVersion, TimeSeries, TSVersion
 from forecasting.refresh import refresh
+from forecasting.sources import DataSource
+from forecasting.sources.csv_file import CsvSource
+from forecasting.sources.csv_roots import csv_roots
 from forecasting.training import train_model
 from tests.servers import run_cli
 from tests.store_checks import add_corrupt_version
@@ -67,6 +70,10 @@ class GoogleLikeAnswers:
 
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.csv"
+
+    def sources(self) -> dict[str, DataSource]:
+        """The csv source reading the answers' folder, as FORECASTING_CSV_ROOTS set to it would."""
+        return {CsvSource.name: CsvSource(csv_roots(str(self.folder)))}
 
     def publish(self, week: pd.Timestamp, resampled: Iterable[str] = ()) -> dict[str, str]:
         """Write every series' answer up to ``week``; return each series' expected refresh outcome."""
@@ -168,7 +175,7 @@ class Replay:
         """Week 0: define everything, download the first versions, train the first model version."""
         record = WeekRecord(week)
         expected = self.answers.publish(week)
-        apply_document(self.engine, replay_document(self.answers))
+        apply_document(self.engine, replay_document(self.answers), self.answers.sources())
         self._refresh(record, expected)
         version = self._train(record)
         self._wait_for_every_worker(record, "pickup_first_s", version, week)
@@ -203,7 +210,7 @@ class Replay:
     def _refresh(self, record: WeekRecord, expected: dict[str, str]) -> list[str]:
         started = time.perf_counter()
         before = record_states(self.engine)
-        results = refresh(self.engine)
+        results = refresh(self.engine, sources=self.answers.sources())
         changed = changed_series(self.engine, before)
         record.seconds["refresh_s"] = time.perf_counter() - started
         outcomes = {r.series: r.outcome for r in results}

@@ -11,6 +11,8 @@ from forecasting.apply import apply_document
 from forecasting.db import make_engine
 from forecasting.migrate import upgrade
 from forecasting.refresh import refresh
+from forecasting.sources.csv_file import CsvSource
+from forecasting.sources.csv_roots import csv_roots
 from forecasting.tables import format_table
 from forecasting.training import train_model
 
@@ -22,6 +24,7 @@ def test_flu_trends_forecast_beats_the_naive_baselines(shared_data: Path, tmp_pa
     engine: Engine = make_engine(f"sqlite:///{tmp_path / 'flu.db'}")
     upgrade(engine)
     path = str(shared_data / "google-flu-trends" / "us-historic-v2.txt")
+    sources = {CsvSource.name: CsvSource(csv_roots(str(shared_data)))}  # FORECASTING_CSV_ROOTS=shared_data
     names = [region.lower().replace(" ", "-") for region in REGIONS]
     apply_document(
         engine,
@@ -56,8 +59,9 @@ def test_flu_trends_forecast_beats_the_naive_baselines(shared_data: Path, tmp_pa
                 }
             ],
         },
+        sources,
     )
-    assert {r.outcome for r in refresh(engine)} == {"created"}
+    assert {r.outcome for r in refresh(engine, sources=sources)} == {"created"}
 
     result = train_model(engine, "flu", windows=13, gate=True)
     print(format_table(result.backtest.table()))

@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from forecasting.errors import InvalidInput
 from forecasting.pipelines import GOOGLE_CONNECTION, STORE_CONNECTION
+from forecasting.refresh import refresh
+from forecasting.series import add_series
+from forecasting.sources.csv_file import CsvSource
+from forecasting.sources.csv_roots import CSV_ROOTS_SETTING, csv_roots
 
 STORE_VAR = f"AIRFLOW_CONN_{STORE_CONNECTION.upper()}"
+CSV_ROOTS_CONFIG = "AIRFLOW__FORECASTING__CSV_ROOTS"  # [forecasting] csv_roots
 GOOGLE_VAR = f"AIRFLOW_CONN_{GOOGLE_CONNECTION.upper()}"
 
 
@@ -20,7 +27,7 @@ def no_connections(airflow_db, monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither connection nor database URL set; plugins/ on sys.path, as Airflow puts it at import."""
     import airflow  # noqa: F401
 
-    for name in (STORE_VAR, GOOGLE_VAR, "FORECASTING_DATABASE_URL"):
+    for name in (STORE_VAR, GOOGLE_VAR, "FORECASTING_DATABASE_URL", CSV_ROOTS_SETTING, CSV_ROOTS_CONFIG):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -102,3 +109,55 @@ def test_a_missed_deadline_is_logged_as_an_error_naming_the_run(caplog: pytest.L
 
     assert "refresh_trends run scheduled__2026-11-23" in message and "2026-11-23T12:00:00" in message
     assert [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR] == [message]
+
+
+@pytest.fixture
+def csv_series(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A csv series stored with the path of its file (defined where that file could be read)."""
+    folder = tmp_path_factory.mktemp("data")
+    path = folder / "clicks.csv"
+    path.write_text("time,value\n2024-01-07,1\n2024-01-14,2\n")
+    add_series(engine, "clicks", "csv", {"path": str(path)}, {"csv": CsvSource(csv_roots(str(folder)))})
+    return folder
+
+
+def test_the_refresh_task_reads_csv_files_under_the_configured_csv_roots(
+    engine: Engine, csv_series: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecasting_airflow.connections import sources
+
+    monkeypatch.setenv(CSV_ROOTS_CONFIG, str(csv_series))
+
+    [result] = refresh(engine, sources=sources())
+
+    assert (result.outcome, result.rows_added) == ("created", 2)
+
+
+def test_forecasting_csv_roots_in_the_environment_wins_over_the_airflow_setting(
+    engine: Engine, csv_series: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecasting_airflow.connections import sources
+
+    monkeypatch.setenv(CSV_ROOTS_CONFIG, str(csv_series))
+    monkeypatch.setenv(CSV_ROOTS_SETTING, str(tmp_path))
+
+    [result] = refresh(engine, sources=sources())
+
+    assert result.outcome == "error"
+    assert result.error == (
+        f"series 'clicks': {csv_series / 'clicks.csv'} is not inside the directories CSV files may be read "
+        f"from (FORECASTING_CSV_ROOTS (or [forecasting] csv_roots): {tmp_path})"
+    )
+
+
+def test_without_csv_roots_the_refresh_task_reads_no_file_and_says_how_to_set_them(
+    engine: Engine, csv_series: Path
+) -> None:
+    from forecasting_airflow.connections import sources
+
+    [result] = refresh(engine, sources=sources())
+
+    assert result.outcome == "error"
+    assert "reading CSV files is turned off here: set FORECASTING_CSV_ROOTS (or [forecasting] csv_roots)" in (
+        result.error
+    )

@@ -19,10 +19,20 @@ def weeks(n: int, start: date = FIRST_SUNDAY) -> list[str]:
     return [(start + timedelta(weeks=i)).isoformat() for i in range(n)]
 
 
-def write_csv(path: Path, values: list[float], start: date = FIRST_SUNDAY) -> Path:
+def csv_text(values: list[float], start: date = FIRST_SUNDAY) -> str:
     rows = "".join(f"{day},{value}\n" for day, value in zip(weeks(len(values), start), values))
-    path.write_text("time,value\n" + rows)
+    return "time,value\n" + rows
+
+
+def write_csv(path: Path, values: list[float], start: date = FIRST_SUNDAY) -> Path:
+    path.write_text(csv_text(values, start))
     return path
+
+
+@pytest.fixture
+def app(engine, app_for, csv_root):
+    """The service reading CSV files under the test's tmp_path (FORECASTING_CSV_ROOTS)."""
+    return app_for(engine)
 
 
 def create_csv_series(client, auth, name: str, path: Path):
@@ -236,6 +246,130 @@ def test_update_all_values_reports_each_series_and_counts_the_failures(client, a
     assert failed.status_code == 502
     assert failed.get_json()["errors"] == 2 and "good" in failed.get_json()["error"]
     assert [s["n_versions"] for s in client.get("/api/timeseries").get_json()] == [1, 1]
+
+
+def upload(client, auth, name: str, content: str, query: str = "", content_type: str = "text/csv"):
+    headers = {**auth, "Content-Type": content_type}
+    return client.post(f"/api/timeseries/{name}/upload{query}", data=content.encode(), headers=headers)
+
+
+def test_the_first_upload_creates_the_series_and_later_ones_are_stored_as_a_refresh_stores(client, auth):
+    """Version detection as for a download: appended keeps the version, a changed past makes a new one."""
+    created = upload(client, auth, "clicks", csv_text([10.0, 20.0, 30.0]))
+
+    assert created.status_code == 201
+    body = created.get_json()
+    first = body["current_version_id"]
+    assert (body["source"], body["params"], body["n_values"]) == ("upload", {}, 3)
+    assert body["refresh"] == {
+        "series": "clicks",
+        "outcome": "created",
+        "version_id": first,
+        "rows_added": 3,
+        "error": None,
+    }
+
+    def stored(values: list[float]):
+        response = upload(client, auth, "clicks", csv_text(values))
+        assert response.status_code == 200, response.get_json()
+        result = response.get_json()["refresh"]
+        return result["outcome"], result["version_id"], result["rows_added"]
+
+    assert stored([10.0, 20.0, 30.0, 40.0, 50.0]) == ("appended", first, 2)
+    assert stored([10.0, 20.0, 30.0, 40.0, 50.0]) == ("unchanged", first, 0)
+    outcome, second, rows = stored([5.0, 10.0, 15.0, 20.0, 25.0])  # a renormalised history
+    assert (outcome, rows) == ("new_version", 5) and second != first
+    versions = client.get("/api/timeseries/clicks/versions").get_json()
+    assert [(v["id"], v["expired"], v["n_values"]) for v in versions] == [
+        (first, True, 5),
+        (second, False, 5),
+    ]
+    latest = client.get("/api/timeseries/clicks/latest-values").get_json()
+    assert [v["value"] for v in latest["values"]] == [5.0, 10.0, 15.0, 20.0, 25.0]
+
+
+def test_a_refresh_leaves_uploaded_series_as_they_are(client, auth, tmp_path):
+    version = upload(client, auth, "uploaded", csv_text([1.0, 2.0])).get_json()["current_version_id"]
+    create_csv_series(client, auth, "from-file", write_csv(tmp_path / "f.csv", [3.0, 4.0]))
+
+    one = client.post("/api/timeseries/uploaded/update-values", headers=auth)
+    every = client.post("/api/timeseries/update-all-values", headers=auth)
+
+    unchanged = {"series": "uploaded", "outcome": "unchanged", "version_id": version, "rows_added": 0}
+    assert one.status_code == every.status_code == 200
+    assert one.get_json() == {"results": [{**unchanged, "error": None}], "errors": 0}
+    assert [(r["series"], r["outcome"]) for r in every.get_json()["results"]] == [
+        ("from-file", "unchanged"),
+        ("uploaded", "unchanged"),
+    ]
+
+
+def test_an_upload_is_parsed_with_the_csv_sources_options(client, auth):
+    export = "Category: All categories\n\nWeek,tea: (US),coffee: (US)\n1/7/24,<1,5\n1/14/24,3,6\n"
+
+    response = upload(client, auth, "tea", export, "?column=tea&less_than_one=0&date_format=%25m/%25d/%25y")
+
+    assert response.status_code == 201, response.get_json()
+    values = client.get("/api/timeseries/tea/latest-values").get_json()["values"]
+    assert values == [
+        {"time": "2024-01-07T00:00:00", "value": 0.0},
+        {"time": "2024-01-14T00:00:00", "value": 3.0},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "query", "status", "message"),
+    [
+        ("Week,hunter2\n2024-01-07,s3cret\n", "", 400, "the upload: line 2: the value in column 2 is not a"),
+        ("Week,hunter2,password\n2024-01-07,1,2\n", "", 400, "the header (line 1) has 2 value columns"),
+        ("swordfish\n", "", 400, "the upload: no data rows"),
+        ("", "", 400, "the upload: no data rows"),
+        ("time,value\n2024-01-07,1\n", "?path=/etc/passwd", 400, "unknown param(s) path for source 'upload'"),
+        ("time,value\n2024-01-07,1\n", "?less_than_one=2", 400, "param less_than_one must be >= 0 and < 1"),
+    ],
+)
+def test_a_bad_upload_is_400_quoting_no_content_and_creates_nothing(
+    client, auth, content: str, query: str, status: int, message: str
+):
+    response = upload(client, auth, "clicks", content, query)
+
+    assert response.status_code == status
+    error = response.get_json()["error"]
+    assert error.startswith("series 'clicks': ") and message in error
+    assert not any(word in error for word in ("hunter2", "s3cret", "swordfish", "Week"))
+    assert client.get("/api/timeseries").get_json() == []
+
+
+def test_only_series_of_source_upload_take_uploads(client, auth, tmp_path):
+    create_csv_series(client, auth, "from-file", write_csv(tmp_path / "f.csv", [3.0, 4.0]))
+
+    response = upload(client, auth, "from-file", csv_text([1.0, 2.0]))
+
+    assert response.status_code == 409
+    assert response.get_json()["error"] == (
+        "series 'from-file' comes from source 'csv': only series of source 'upload' take uploads, "
+        "as a refresh would replace what was sent"
+    )
+    assert client.get("/api/timeseries/from-file").get_json()["n_versions"] == 1
+
+
+def test_an_upload_needs_the_token_and_a_csv_body(client, auth):
+    no_token = client.post("/api/timeseries/x/upload", data=b"time,value\n", content_type="text/csv")
+    as_json = upload(client, auth, "x", '{"time": "2024-01-07"}', content_type="application/json")
+
+    assert no_token.status_code == 401
+    assert as_json.status_code == 415
+    assert as_json.get_json()["error"] == "send the CSV as the body, with Content-Type text/csv"
+
+
+def test_series_of_source_upload_are_not_created_by_a_definition(client, auth):
+    response = client.post("/api/timeseries", json={"name": "x", "source": "upload"}, headers=auth)
+
+    assert response.status_code == 400
+    assert response.get_json()["error"] == (
+        "series 'x': source 'upload' has nothing to download; its values are sent with "
+        "POST /api/timeseries/<name>/upload, which creates the series"
+    )
 
 
 def test_delete_series_removes_it_with_its_versions(client, auth, tmp_path):

@@ -12,6 +12,7 @@ from forecasting.errors import InvalidInput, SourceError
 from forecasting.sources import get_source
 from forecasting.sources.base import SeriesSpec, clean_download
 from forecasting.sources.csv_file import CsvSource, read_trends_csv
+from forecasting.sources.csv_roots import csv_roots
 
 
 @pytest.fixture
@@ -25,8 +26,13 @@ def write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:
     return path
 
 
+def reading(root: Path) -> CsvSource:
+    """The csv source reading under ``root``, as FORECASTING_CSV_ROOTS=root configures it."""
+    return CsvSource(csv_roots(str(root)))
+
+
 def download(path: Path, **params: str) -> pd.DataFrame:
-    source = CsvSource()
+    source = reading(path.parent)
     clean = source.validate_params("s", {"path": str(path), **params})
     return source.download(SeriesSpec(name="s", source="csv", params=clean))
 
@@ -35,7 +41,7 @@ def download(path: Path, **params: str) -> pd.DataFrame:
 
 
 def test_ukrainian_headers_are_read_without_knowing_the_header_words(exports: Path) -> None:
-    frame = read_trends_csv(exports / "ua-pandemic-weekly-uk-headers.csv")
+    frame = read_trends_csv((exports / "ua-pandemic-weekly-uk-headers.csv").read_bytes())
 
     assert len(frame) == 52
     assert frame["time"].iloc[0] == pd.Timestamp("2020-01-05")
@@ -46,7 +52,9 @@ def test_ukrainian_headers_are_read_without_knowing_the_header_words(exports: Pa
 
 
 def test_monthly_export_rows_are_the_first_day_of_the_month(exports: Path) -> None:
-    frame = read_trends_csv(exports / "worldwide-diet-gym-finance-monthly.csv", column="finance")
+    frame = read_trends_csv(
+        (exports / "worldwide-diet-gym-finance-monthly.csv").read_bytes(), column="finance"
+    )
 
     assert len(frame) == 199
     assert frame["time"].iloc[0] == pd.Timestamp("2004-01-01")
@@ -58,7 +66,7 @@ def test_monthly_export_rows_are_the_first_day_of_the_month(exports: Path) -> No
 
 def test_multi_term_export_without_column_asks_for_one(exports: Path) -> None:
     with pytest.raises(ValueError) as error:
-        read_trends_csv(exports / "us-ozempic-glp1-weekly.csv")
+        read_trends_csv((exports / "us-ozempic-glp1-weekly.csv").read_bytes())
 
     assert str(error.value) == (
         "the header (line 3) has 2 value columns: choose one with param column "
@@ -77,7 +85,7 @@ def test_multi_term_export_without_column_asks_for_one(exports: Path) -> None:
 def test_multi_term_export_column_matches_the_term_or_the_whole_header(
     exports: Path, column: str, first: float, last: float
 ) -> None:
-    frame = read_trends_csv(exports / "us-ozempic-glp1-weekly.csv", column=column)
+    frame = read_trends_csv((exports / "us-ozempic-glp1-weekly.csv").read_bytes(), column=column)
 
     assert len(frame) == 53
     assert frame["time"].iloc[0] == pd.Timestamp("2024-09-15")
@@ -87,7 +95,7 @@ def test_multi_term_export_column_matches_the_term_or_the_whole_header(
 
 def test_unknown_column_error_names_the_header_line(exports: Path) -> None:
     with pytest.raises(ValueError, match="^column 'semaglutide' is not in the header \\(line 3\\)$"):
-        read_trends_csv(exports / "us-ozempic-glp1-weekly.csv", column="semaglutide")
+        read_trends_csv((exports / "us-ozempic-glp1-weekly.csv").read_bytes(), column="semaglutide")
 
 
 def test_download_of_a_real_export_passes_clean_download_unchanged(exports: Path) -> None:
@@ -105,7 +113,7 @@ def test_a_column_gone_from_the_file_after_definition_is_a_source_error_naming_t
     tmp_path: Path,
 ) -> None:
     path = write(tmp_path, "date,a,b\n2024-01-07,1,2\n")
-    source = CsvSource()
+    source = reading(tmp_path)
     params = source.validate_params("s", {"path": str(path), "column": "b"})
     write(tmp_path, "date,a\n2024-01-07,1\n")
 
@@ -118,7 +126,7 @@ def test_a_column_gone_from_the_file_after_definition_is_a_source_error_naming_t
 
 def test_preamble_of_free_text_lines_before_a_quoted_header_is_skipped(shared_data: Path) -> None:
     flu = shared_data / "google-flu-trends" / "us-historic-v2.txt"
-    frame = read_trends_csv(flu, column="United States")
+    frame = read_trends_csv(flu.read_bytes(), column="United States")
 
     assert len(frame) == 541
     assert frame["time"].iloc[0] == pd.Timestamp("2003-06-01")
@@ -128,7 +136,9 @@ def test_preamble_of_free_text_lines_before_a_quoted_header_is_skipped(shared_da
 
 def test_date_format_reads_month_day_two_digit_year_dates(shared_data: Path) -> None:
     frame = read_trends_csv(
-        shared_data / "iclaims" / "iclaims_example.csv", column="claims", date_format="%m/%d/%y"
+        (shared_data / "iclaims" / "iclaims_example.csv").read_bytes(),
+        column="claims",
+        date_format="%m/%d/%y",
     )
 
     assert len(frame) == 575
@@ -193,11 +203,9 @@ def test_empty_value_cells_are_dropped_for_a_column_that_starts_late(tmp_path: P
 
 
 def test_a_utf8_bom_is_not_part_of_the_first_line(tmp_path: Path) -> None:
-    path = tmp_path / "bom.csv"
-    path.write_bytes("\ufeff2024-01-07,1\n2024-01-14,2\n".encode())
-    stream = io.StringIO("\ufeff2024-01-07,1\n2024-01-14,2\n")
+    content = "\ufeff2024-01-07,1\n2024-01-14,2\n".encode()
 
-    for source in (path, stream):
+    for source in (content, io.BytesIO(content)):
         with pytest.raises(ValueError, match="no header line just above the first data row \\(line 1\\)"):
             read_trends_csv(source)
 
@@ -220,7 +228,7 @@ def test_file_without_data_rows_is_a_source_error(tmp_path: Path) -> None:
 
 def test_file_vanished_after_validation_is_a_source_error(tmp_path: Path) -> None:
     path = write(tmp_path, "time,value\n2024-01-07,1\n")
-    source = CsvSource()
+    source = reading(tmp_path)
     params = source.validate_params("s", {"path": str(path)})
     path.unlink()
 
@@ -235,7 +243,7 @@ def test_params_from_the_cli_are_normalised(tmp_path: Path, monkeypatch: pytest.
     write(tmp_path, "time,value\n2024-01-07,1\n")
     monkeypatch.chdir(tmp_path)
 
-    params = CsvSource().validate_params(
+    params = CsvSource(csv_roots(None, cwd_fallback=True)).validate_params(
         "s", {"path": "data.csv", "column": "value", "less_than_one": "0.25", "date_format": "%Y"}
     )
 
@@ -250,24 +258,24 @@ def test_params_from_the_cli_are_normalised(tmp_path: Path, monkeypatch: pytest.
 def test_less_than_one_defaults_to_half(tmp_path: Path) -> None:
     path = write(tmp_path, "time,value\n2024-01-07,1\n")
 
-    assert CsvSource().validate_params("s", {"path": str(path)})["less_than_one"] == 0.5
+    assert reading(tmp_path).validate_params("s", {"path": str(path)})["less_than_one"] == 0.5
 
 
 def test_missing_file_is_invalid_input(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="series 's': file not found: .*nope.csv"):
-        CsvSource().validate_params("s", {"path": str(tmp_path / "nope.csv")})
+        reading(tmp_path).validate_params("s", {"path": str(tmp_path / "nope.csv")})
 
 
 def test_path_is_required(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="series 's': param path is required"):
-        CsvSource().validate_params("s", {"column": "x"})
+        reading(tmp_path).validate_params("s", {"column": "x"})
 
 
 def test_unknown_param_is_invalid_input(tmp_path: Path) -> None:
     path = write(tmp_path, "time,value\n2024-01-07,1\n")
 
     with pytest.raises(InvalidInput, match="unknown param\\(s\\) sheet"):
-        CsvSource().validate_params("s", {"path": str(path), "sheet": "1"})
+        reading(tmp_path).validate_params("s", {"path": str(path), "sheet": "1"})
 
 
 @pytest.mark.parametrize("raw", ["1", "-0.1", "half"])
@@ -275,21 +283,21 @@ def test_less_than_one_outside_zero_to_one_is_invalid_input(tmp_path: Path, raw:
     path = write(tmp_path, "time,value\n2024-01-07,1\n")
 
     with pytest.raises(InvalidInput, match="series 's': param less_than_one"):
-        CsvSource().validate_params("s", {"path": str(path), "less_than_one": raw})
+        reading(tmp_path).validate_params("s", {"path": str(path), "less_than_one": raw})
 
 
 def test_date_format_without_a_directive_is_invalid_input(tmp_path: Path) -> None:
     path = write(tmp_path, "time,value\n2024-01-07,1\n")
 
     with pytest.raises(InvalidInput, match="param date_format='mm/dd/yy'"):
-        CsvSource().validate_params("s", {"path": str(path), "date_format": "mm/dd/yy"})
+        reading(tmp_path).validate_params("s", {"path": str(path), "date_format": "mm/dd/yy"})
 
 
 def test_a_column_not_in_the_file_is_refused_when_the_series_is_defined(exports: Path) -> None:
     path = exports / "worldwide-diet-gym-finance-monthly.csv"
 
     with pytest.raises(InvalidInput) as error:
-        CsvSource().validate_params("s", {"path": str(path), "column": "yoga"})
+        reading(exports).validate_params("s", {"path": str(path), "column": "yoga"})
 
     assert str(error.value) == f"series 's': {path.resolve()}: column 'yoga' is not in the header (line 3)"
 
@@ -298,7 +306,7 @@ def test_a_term_matching_several_columns_is_refused_when_the_series_is_defined(t
     path = write(tmp_path, "Week,tea: (US),tea: (UK)\n2024-01-07,1,2\n")
 
     with pytest.raises(InvalidInput) as error:
-        CsvSource().validate_params("s", {"path": str(path), "column": "tea"})
+        reading(tmp_path).validate_params("s", {"path": str(path), "column": "tea"})
 
     assert str(error.value) == (
         f"series 's': {path}: column 'tea' matches 2 columns of the header (line 1) by search term; "
@@ -311,21 +319,21 @@ def test_a_file_that_is_not_utf8_text_is_refused_when_the_series_is_defined(tmp_
     path.write_bytes(b"time,value\n2024-01-07,\xff\xfe\n")
 
     with pytest.raises(InvalidInput) as error:
-        CsvSource().validate_params("s", {"path": str(path)})
+        reading(tmp_path).validate_params("s", {"path": str(path)})
 
     assert str(error.value) == f"series 's': {path}: not UTF-8 text"
 
 
 def test_a_directory_is_refused_when_the_series_is_defined(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="^series 's': file not found: "):
-        CsvSource().validate_params("s", {"path": str(tmp_path)})
+    with pytest.raises(InvalidInput, match="^series 's': .* is not a regular file$"):
+        reading(tmp_path).validate_params("s", {"path": str(tmp_path)})
 
 
 def test_a_file_without_data_rows_yet_is_left_to_its_download(tmp_path: Path) -> None:
     """Its header cannot be found before a data row; the download reports it (502 from the service)."""
     path = write(tmp_path, "not a trends export\n")
 
-    assert CsvSource().validate_params("s", {"path": str(path), "column": "x"})["column"] == "x"
+    assert reading(tmp_path).validate_params("s", {"path": str(path), "column": "x"})["column"] == "x"
 
 
 SECRET = "Week,hunter2,password\n2024-01-07,1,2\n2024-01-14,s3cret,4\nswordfish,3,5\n"
@@ -338,7 +346,7 @@ SECRET = "Week,hunter2,password\n2024-01-07,1,2\n2024-01-14,s3cret,4\nswordfish,
 )
 def test_errors_never_quote_the_files_contents(tmp_path: Path, params: dict[str, str]) -> None:
     path = write(tmp_path, SECRET)
-    source = CsvSource()
+    source = reading(tmp_path)
     try:
         clean = source.validate_params("s", {"path": str(path), **params})
         source.download(SeriesSpec(name="s", source="csv", params=clean))

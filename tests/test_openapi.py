@@ -180,8 +180,10 @@ def test_real_objects_answer_as_documented(app: Flask, auth, path, method, param
     assert response.status_code == status, response.text
 
 
-def test_download_failures_answer_502_as_documented(app: Flask, auth, tmp_path: Path):
+def test_download_failures_answer_502_as_documented(app_for, app: Flask, auth, tmp_path: Path):
     """A source that fails: 502 on create, and 502 with the per-series outcomes on a refresh."""
+    engine = make_engine(app.extensions["forecasting"]["settings"].database_url)
+    app = app_for(engine, csv_roots=str(tmp_path))
     csv = tmp_path / "trend.csv"
     csv.write_text("not a trends export\n")
     create = schema["/api/timeseries"]["POST"].Case(
@@ -198,6 +200,17 @@ def test_download_failures_answer_502_as_documented(app: Flask, auth, tmp_path: 
     response = refresh.call_and_validate(app=app, headers=auth, checks=CONFORMANCE)
     assert response.status_code == 502
     assert response.json()["results"][0]["outcome"] == "error"
+    engine.dispose()
+
+
+def test_uploads_answer_as_documented(app: Flask, auth):
+    """The first upload creates the series (201), the next stores into it (200); a sample series: 409."""
+    upload = schema["/api/timeseries/{name}/upload"]["POST"]
+    body = "time,value\n2026-11-08,40\n2026-11-15,55\n"
+    for name, status in [("uploaded-clicks", 201), ("uploaded-clicks", 200), ("sample-tea", 409)]:
+        case = upload.Case(path_parameters={"name": name}, body=body, media_type="text/csv")
+        response = case.call_and_validate(app=app, headers=auth, checks=CHECKS)
+        assert response.status_code == status, response.text
 
 
 @pytest.mark.parametrize("path", ["/api/model-config", "/api/timeseries/update-all-values"])

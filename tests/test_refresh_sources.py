@@ -31,10 +31,10 @@ def test_sample_series_refresh_is_created_then_unchanged_then_appended(engine: E
     assert result.outcome == "new_version"  # another seed: another history
 
 
-def test_a_failing_series_is_reported_and_the_others_are_stored(engine: Engine, tmp_path: Path) -> None:
-    good = tmp_path / "good.csv"
+def test_a_failing_series_is_reported_and_the_others_are_stored(engine: Engine, csv_root: Path) -> None:
+    good = csv_root / "good.csv"
     good.write_text("time,value\n2024-01-07,1\n2024-01-14,<1\n")
-    empty = tmp_path / "empty.csv"
+    empty = csv_root / "empty.csv"
     empty.write_text("time,value\n2024-01-07,1\n")
     add_series(engine, "good", "csv", {"path": str(good)})
     add_series(engine, "empty", "csv", {"path": str(empty)})
@@ -153,9 +153,9 @@ def test_a_daily_answer_creates_nothing_and_the_weekly_series_beside_it_is_store
 
 
 def test_a_failed_first_download_names_the_series_once_and_creates_nothing(
-    engine: Engine, tmp_path: Path
+    engine: Engine, csv_root: Path
 ) -> None:
-    path = tmp_path / "broken.csv"
+    path = csv_root / "broken.csv"
     path.write_text("not a trends export\n")
 
     with pytest.raises(SourceError) as failure:
@@ -185,9 +185,10 @@ WIDE = "date,a,b\n2024-01-07,1,2\n2024-01-14,3,4\n"
 
 
 def test_a_csv_column_that_does_not_exist_is_refused_by_every_way_to_define_a_series(
-    engine: Engine, tmp_path: Path, client, auth
+    engine: Engine, csv_root: Path, app_for, auth
 ) -> None:
-    path = tmp_path / "wide.csv"
+    client = app_for(engine).test_client()  # built after csv_root: it reads under the same root
+    path = csv_root / "wide.csv"
     path.write_text(WIDE)
     params = {"path": str(path), "column": "c"}
     expected = f"series 's': {path}: column 'c' is not in the header (line 1)"

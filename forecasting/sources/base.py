@@ -26,11 +26,14 @@ class DataSource(Protocol):
     """A source turns a series definition into its complete periods.
 
     ``download`` returns a frame with columns ``time`` (timezone-naive period start)
-    and ``value`` (float), or raises :class:`SourceError` naming the series.
+    and ``value`` (float), or raises :class:`SourceError` naming the series. A source
+    ``fed_by_uploads`` has nothing to download: its series' values are sent to the
+    service (:mod:`forecasting.sources.upload`), and a refresh leaves them as they are.
     """
 
     name: ClassVar[str]
     synthetic: ClassVar[bool]
+    fed_by_uploads: ClassVar[bool]
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Check and normalise the params given when a series is defined; raise InvalidInput.

@@ -13,8 +13,13 @@ The website writes ``<1`` for a value above zero but below one. It is read as
 ``less_than_one``: 0.5 by default, the midpoint of [0, 1), which is the least
 biased guess; ``less_than_one=0`` gives a conservative floor instead.
 
+Files are read only inside the configured roots (:mod:`forecasting.sources.csv_roots`)
+and at most :data:`~forecasting.limits.MAX_CSV_BYTES` of them; uploaded content
+(:mod:`forecasting.sources.upload`) goes through the same parser and bound.
 Errors name lines and column numbers but never quote the file: a series' file may
 be one its definer cannot otherwise read, and its words must not leak through them.
+Only this module's own messages (:class:`CsvError`) are shown; any other failure of
+parsing is named by its kind alone.
 """
 
 from __future__ import annotations
@@ -24,18 +29,19 @@ import io
 import itertools
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, ClassVar
 
 import pandas as pd
 
 from forecasting.errors import InvalidInput, SourceError
+from forecasting.limits import MAX_CSV_BYTES
 from forecasting.sources.base import SeriesSpec, reject_unknown
+from forecasting.sources.csv_roots import TOO_LARGE, CsvRoots, env_csv_roots
 
 PARAMS = {"path", "column", "less_than_one", "date_format"}
+OPTIONS = PARAMS - {"path"}  # how a file is parsed, wherever its content comes from
 LESS_THAN_ONE = "<1"
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_MONTH = re.compile(r"\d{4}-\d{2}")
@@ -43,65 +49,97 @@ _TERM_SUFFIX = ": ("  # a Google Trends column is "<term>: (<geo>)"
 
 
 class CsvSource:
+    """Reads the ``path`` of a series, inside ``roots`` (default: ``$FORECASTING_CSV_ROOTS``, else none)."""
+
     name: ClassVar[str] = "csv"
     synthetic: ClassVar[bool] = False
+    fed_by_uploads: ClassVar[bool] = False
+
+    def __init__(self, roots: CsvRoots | None = None) -> None:
+        self.roots = roots if roots is not None else env_csv_roots()
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Normalise params and check the file: readable text whose header has the column.
+        """Normalise params and check the file: inside the roots, readable text whose header has the column.
 
+        The path is stored as its real path (relative ones start where :class:`CsvRoots` says).
         Only the lines up to the first data row are read. A file without data rows yet
         passes: what its rows hold is its download's to report, as any later change is.
         """
         reject_unknown(series, params, PARAMS, self.name)
         if params.get("path") in (None, ""):
             raise InvalidInput(f"series {series!r}: param path is required for source 'csv'")
-        path = Path(str(params["path"])).expanduser().resolve()
-        if not path.is_file():
-            raise InvalidInput(f"series {series!r}: file not found: {path}")
-        options = _read_options(series, params)
+        options = read_options(series, params)
         try:
-            with _lines(path) as lines:
+            path = str(self.roots.resolve(str(params["path"])))
+            with self.roots.open(path) as file, _lines(file) as lines:
                 header, header_line, _ = _layout(_rows(lines), options.get("date_format"))
             _column_index(header, header_line, options.get("column"))
+        except InvalidInput as exc:
+            raise InvalidInput(f"series {series!r}: {exc}") from None
+        except FileNotFoundError:
+            raise InvalidInput(f"series {series!r}: file not found: {path}") from None
         except OSError as exc:
-            raise InvalidInput(f"series {series!r}: cannot read {path}: {exc.strerror or exc}") from None
-        except (NotText, ColumnError) as exc:
+            raise InvalidInput(f"series {series!r}: cannot read {path}: {_reason(exc)}") from None
+        except (NotText, ColumnError, TooLarge) as exc:
             raise InvalidInput(f"series {series!r}: {path}: {exc}") from None
-        except ValueError:
+        except CsvError:  # no data row yet: what the rows hold is the download's to report
             pass
-        return {"path": str(path), **options}
+        return {"path": path, **options}
 
     def download(self, series: SeriesSpec) -> pd.DataFrame:
-        path = Path(str(series.params.get("path", "")))
-        options = _read_options(series.name, series.params)
+        path = str(series.params.get("path", ""))
+        options = read_options(series.name, series.params)
         try:
-            return read_trends_csv(path, **options)
+            with self.roots.open(path) as file:
+                return read_trends_csv(file, **options)
+        except InvalidInput as exc:
+            raise SourceError(series.name, str(exc)) from None
         except OSError as exc:
-            raise SourceError(series.name, f"cannot read {path}: {exc.strerror or exc}") from None
-        except ValueError as exc:
-            raise SourceError(series.name, f"{path}: {exc}") from None
+            raise SourceError(series.name, f"cannot read {path}: {_reason(exc)}") from None
+        except Exception as exc:
+            raise SourceError(series.name, f"{path}: {shown(exc)}") from None
 
 
-class NotText(ValueError):
+class CsvError(ValueError):
+    """A problem of the CSV named by lines and column numbers, never by the file's words."""
+
+
+class NotText(CsvError):
     """The file is not UTF-8 text."""
 
 
-class ColumnError(ValueError):
+class ColumnError(CsvError):
     """The header has no value column, or not the one asked for."""
 
 
+class TooLarge(CsvError):
+    """The content is larger than :data:`~forecasting.limits.MAX_CSV_BYTES`."""
+
+
+def shown(exc: Exception) -> str:
+    """What may be said of a parsing failure: this module's message, else only the kind of failure."""
+    if isinstance(exc, CsvError):
+        return str(exc)
+    return f"not readable as a CSV time series ({type(exc).__name__})"
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
 def read_trends_csv(
-    source: str | Path | io.TextIOBase,
+    source: bytes | BinaryIO,
     column: str | None = None,
     less_than_one: float = 0.5,
     date_format: str | None = None,
 ) -> pd.DataFrame:
     """Parse a Google Trends export or a plain/wide CSV into ``time``/``value`` rows.
 
-    ``source`` is a file path or an open text stream. ``column`` picks the value
-    column by its exact header or by the Google term before ``": ("``; it may be
-    omitted when there is one value column. Rows whose chosen cell is empty are
-    dropped (a column that starts late). Raises ValueError naming the line at fault.
+    ``source`` is the content, or a binary stream read at most to
+    :data:`~forecasting.limits.MAX_CSV_BYTES`. ``column`` picks the value column by its
+    exact header or by the Google term before ``": ("``; it may be omitted when there
+    is one value column. Rows whose chosen cell is empty are dropped (a column that
+    starts late). Raises :class:`CsvError` naming the line at fault.
     """
     with _lines(source) as lines:
         rows = _rows(lines)
@@ -109,38 +147,52 @@ def read_trends_csv(
         index = _column_index(header, header_line, column)
         times: list[datetime] = []
         values: list[float] = []
+        seen: dict[datetime, int] = {}
         for line, cells in itertools.chain([first], rows):
             if len(cells) != len(header):
-                raise ValueError(f"line {line} has {len(cells)} cells but the header has {len(header)}")
+                raise CsvError(f"line {line} has {len(cells)} cells but the header has {len(header)}")
             time = _parse_time(cells[0], date_format)
             if time is None:
-                raise ValueError(f"line {line}: the first cell is not a date like the rows above it")
+                raise CsvError(f"line {line}: the first cell is not a date like the rows above it")
             cell = cells[index].strip()
             if cell == "":
                 continue
+            if time in seen:
+                raise CsvError(f"line {line} has the date of line {seen[time]}")
+            seen[time] = line
             times.append(time)
             values.append(_parse_value(cell, less_than_one, line, index))
     if not times:
-        raise ValueError(f"no data rows: column {index + 1} has no values")
+        raise CsvError(f"no data rows: column {index + 1} has no values")
     return pd.DataFrame({"time": pd.to_datetime(times), "value": pd.Series(values, dtype="float64")})
 
 
-@contextmanager
-def _lines(source: str | Path | io.TextIOBase) -> Iterator[Iterator[str]]:
-    """The text lines of a path or stream, without a leading byte order mark."""
-    if isinstance(source, io.TextIOBase):
-        yield _without_bom(source)
-        return
-    with open(source, encoding="utf-8-sig", newline="") as file:
-        yield _without_bom(file)
+def _lines(source: bytes | BinaryIO) -> io.TextIOWrapper:
+    """The text of the content or stream (UTF-8, a leading byte order mark dropped), bounded in size.
+
+    Closing it leaves ``source`` open: the caller opened it and closes it.
+    """
+    raw = io.BytesIO(source) if isinstance(source, bytes) else source
+    return io.TextIOWrapper(io.BufferedReader(_Bounded(raw)), encoding="utf-8-sig", newline="")
 
 
-def _without_bom(lines: Iterable[str]) -> Iterator[str]:
-    lines = iter(lines)
-    first = next(lines, None)
-    if first is not None:
-        yield first.removeprefix("\ufeff")
-        yield from lines
+class _Bounded(io.RawIOBase):
+    """A stream that fails once more than MAX_CSV_BYTES are read: a file that grows is cut off too."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: MAX_CSV_BYTES + 1 - self._read]
+        n = self._raw.readinto(view) or 0
+        self._read += n
+        if self._read > MAX_CSV_BYTES:
+            raise TooLarge(TOO_LARGE)
+        return n
 
 
 def _rows(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
@@ -154,7 +206,7 @@ def _rows(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
         except UnicodeDecodeError:
             raise NotText("not UTF-8 text") from None
         except csv.Error as exc:
-            raise ValueError(f"line {reader.line_num}: not readable as CSV ({exc})") from None
+            raise CsvError(f"line {reader.line_num}: not readable as CSV ({exc})") from None
         if any(cell.strip() for cell in cells):
             yield reader.line_num, cells
 
@@ -167,14 +219,14 @@ def _layout(
     for line, cells in rows:
         if _parse_time(cells[0], date_format) is not None:
             if previous is None or previous[0] != line - 1:
-                raise ValueError(f"no header line just above the first data row (line {line})")
+                raise CsvError(f"no header line just above the first data row (line {line})")
             return [cell.strip() for cell in previous[1]], previous[0], (line, cells)
         previous = (line, cells)
     expected = f"a date in the format {date_format!r}" if date_format else "YYYY-MM-DD or YYYY-MM"
-    raise ValueError(f"no data rows: no line starts with {expected}")
+    raise CsvError(f"no data rows: no line starts with {expected}")
 
 
-def _read_options(series: str, params: Mapping[str, Any]) -> dict[str, Any]:
+def read_options(series: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The parsing params in their normalised types; text from the CLI is converted."""
     options: dict[str, Any] = {}
     if params.get("column") is not None:
@@ -206,9 +258,11 @@ def _parse_time(cell: str, date_format: str | None) -> datetime | None:
     cell = cell.strip()
     if date_format:
         try:
-            return datetime.strptime(cell, date_format)
+            parsed = datetime.strptime(cell, date_format)
         except ValueError:
             return None
+        # With %z: the UTC time, naive, as clean_download makes any aware time.
+        return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
     try:
         if _ISO_DAY.fullmatch(cell):
             return datetime.strptime(cell, "%Y-%m-%d")
@@ -252,5 +306,5 @@ def _parse_value(cell: str, less_than_one: float, line: int, index: int) -> floa
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise ValueError(f"line {line}: the value in column {index + 1} is not a number")
+        raise CsvError(f"line {line}: the value in column {index + 1} is not a number")
     return value

@@ -32,6 +32,7 @@ def last_complete_week(today: date | None = None) -> date:
 class SampleSource:
     name: ClassVar[str] = "sample"
     synthetic: ClassVar[bool] = True
+    fed_by_uploads: ClassVar[bool] = False
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
         reject_unknown(series, params, PARAMS, self.name)

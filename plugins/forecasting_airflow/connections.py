@@ -1,12 +1,13 @@
-"""The forecasting store and the Google Trends source, configured by Airflow connections."""
+"""The forecasting store and the sources, configured by Airflow connections and ``[forecasting]``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
+from airflow.sdk import BaseHook, conf
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from forecasting.errors import InvalidInput
@@ -16,7 +17,10 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from forecasting.sources import DataSource
+    from forecasting.sources.csv_roots import CsvRoots
     from forecasting.sources.google_trends import GoogleTrendsSettings
+
+CSV_ROOTS_SETTINGS = "FORECASTING_CSV_ROOTS (or [forecasting] csv_roots)"
 
 
 @contextmanager
@@ -74,3 +78,20 @@ class GoogleTrendsHook(BaseHook):
         from forecasting.sources.google_trends import GoogleTrendsSource
 
         return {GoogleTrendsSource.name: GoogleTrendsSource(self.settings())}
+
+
+def csv_roots() -> CsvRoots:
+    """Where the tasks read CSV files: ``FORECASTING_CSV_ROOTS``, else ``[forecasting] csv_roots``
+    (``AIRFLOW__FORECASTING__CSV_ROOTS``); unset, no file is read."""
+    from forecasting.sources import csv_roots as roots
+
+    value = os.environ.get(roots.CSV_ROOTS_SETTING) or conf.get("forecasting", "csv_roots", fallback=None)
+    return roots.csv_roots(value, setting=CSV_ROOTS_SETTINGS)
+
+
+def sources() -> dict[str, DataSource]:
+    """The sources of a refresh task: Google Trends with its connection's settings, CSV files under
+    :func:`csv_roots`."""
+    from forecasting.sources.csv_file import CsvSource
+
+    return {**GoogleTrendsHook().sources(), CsvSource.name: CsvSource(csv_roots())}
