@@ -1,9 +1,10 @@
 """docker-compose.yml and its images agree with the path the rest of the suite tests.
 
 Read as YAML (merge keys resolved), without Docker, and checked against the sources it must
-follow: the components `airflow standalone` runs and the settings `make up` gives them
-(scripts/stack.py), the Makefile's `serve` recipe, the shared names of forecasting/pipelines.py,
-the plugin's configuration key and the pins of requirements.txt.
+follow: the components `airflow standalone` runs, the settings `make up` gives them and the
+nginx configuration and command it runs (scripts/stack.py), the Makefile's `serve` recipe,
+the shared names of forecasting/pipelines.py, the plugin's configuration key and the pins
+of requirements.txt.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from sqlalchemy.engine import make_url
 
 from forecasting.pipelines import GOOGLE_CONNECTION, GOOGLE_POOL, STORE_CONNECTION
 from forecasting.sources.google_trends import GoogleTrendsSettings
+from scripts import stack
+from serving.settings import DEFAULT_MAX_BODY_BYTES
 from tests.conftest import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -35,6 +38,7 @@ INIT = SERVICES["airflow-init"]
 SERVICE = SERVICES["forecasting-service"]
 SERVICE_ENV = SERVICE["environment"]
 SERVICE_PORT = int(SERVICE_ENV["FORECASTING_BIND"].rpartition(":")[2])
+NGINX = SERVICES["nginx"]
 ONE_SHOT = {"airflow-init"}
 STARTED_FIRST = {"postgres", "redis"}  # what airflow-init and the rest wait for
 # What `make up` sets for its one machine and compose leaves to the image's defaults.
@@ -136,6 +140,20 @@ def published_port(service: dict, container_port: int) -> int:
     raise AssertionError(f"container port {container_port} is not published")
 
 
+def nginx_script() -> tuple[list[str], list[str]]:
+    """The nginx container's two commands, split as the shell would: envsubst's and nginx's."""
+    script = NGINX["command"][-1].replace("$$", "$").replace("\\\n", " ")
+    render, run = (shlex.split(line) for line in script.splitlines() if line.strip())
+    return render, run
+
+
+def envsubst(text: str, names: list[str], env: dict[str, str]) -> str:
+    """What ``envsubst '$NAME ...'`` makes of ``text``: only the listed variables are replaced."""
+    for name in names:
+        text = re.sub(rf"\$(?:\{{{name}\}}|{name}\b)", lambda _, name=name: env[name], text)
+    return text
+
+
 def service_behind(url: str) -> tuple[str, int]:
     """The compose service an internal URL points at, and the port it uses there."""
     parts = urlsplit(url)
@@ -188,12 +206,45 @@ def test_the_service_runs_the_gunicorn_command_of_make_serve_after_its_database_
     ] == gunicorn
 
 
-def test_the_service_listens_on_all_interfaces_at_its_published_port_and_checks_healthz():
+def test_the_service_listens_on_its_containers_interfaces_publishes_no_port_and_checks_healthz():
     healthcheck = " ".join(SERVICE["healthcheck"]["test"])
 
     assert SERVICE_ENV["FORECASTING_BIND"] == f"0.0.0.0:{SERVICE_PORT}"
-    assert published_port(SERVICE, SERVICE_PORT)
+    assert "ports" not in SERVICE
     assert f"http://localhost:{SERVICE_PORT}/healthz" in healthcheck
+
+
+def test_nginx_alone_publishes_the_service_port_and_passes_requests_to_the_service():
+    env = NGINX["environment"]
+    upstream, port = service_behind(f"http://{env['NGINX_UPSTREAM']}")
+
+    assert published_port(NGINX, int(env["NGINX_LISTEN"])) == SERVICE_PORT
+    assert (upstream, port) == ("forecasting-service", SERVICE_PORT)
+    assert {name for name, spec in SERVICES.items() if spec.get("ports")} == {"nginx", "airflow-apiserver"}
+    assert NGINX["depends_on"] == {"forecasting-service": {"condition": "service_healthy"}}
+    assert f"http://localhost:{env['NGINX_LISTEN']}/healthz" in NGINX["healthcheck"]["test"]
+    # One body limit for both, the service's default unless set.
+    assert env["FORECASTING_MAX_BODY_BYTES"] == SERVICE_ENV["FORECASTING_MAX_BODY_BYTES"]
+    assert with_defaults(env["FORECASTING_MAX_BODY_BYTES"]) == str(DEFAULT_MAX_BODY_BYTES)
+
+
+def test_nginx_runs_the_configuration_and_command_of_make_up():
+    render, run = nginx_script()
+    names = re.findall(r"\$\{(\w+)\}", render[1])
+    template, rendered = render[render.index("<") + 1], render[render.index(">") + 1]
+    env = {name: with_defaults(value) for name, value in NGINX["environment"].items()}
+
+    assert render[0] == "envsubst"
+    assert f"./deploy/nginx.conf:{template}:ro" in NGINX["volumes"]
+    assert stack.NGINX_TEMPLATE == REPO / "deploy" / "nginx.conf"
+    # The variables envsubst fills in are the placeholders `make up` fills in, given to the container.
+    assert set(names) == set(stack_env("nginx_settings")) == set(env)
+    assert envsubst(stack.NGINX_TEMPLATE.read_text(), names, env) == stack.nginx_config(env)
+    prefix = Path(rendered).parent
+    command = stack.nginx_command(prefix)
+    # Run by root, `make up` also names its workers' user; the image's nginx has its own.
+    assert run[0] == "exec" and run[1:-1] == ["nginx", *command[1:-1]]
+    assert command[-1].startswith(run[-1])
 
 
 def test_every_long_running_service_has_a_healthcheck_and_restarts():
@@ -208,7 +259,7 @@ def test_every_long_running_service_has_a_healthcheck_and_restarts():
 def test_services_start_once_postgres_is_healthy_and_airflow_init_has_succeeded():
     assert INIT["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name, spec in SERVICES.items():
-        if name in ONE_SHOT | STARTED_FIRST:
+        if name in ONE_SHOT | STARTED_FIRST | {"nginx"}:  # nginx waits for the service, which waits for them
             continue
         assert spec["depends_on"]["postgres"] == {"condition": "service_healthy"}, name
         assert spec["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}, name
@@ -308,7 +359,7 @@ def test_airflow_settings_the_project_relies_on():
     assert published_port(SERVICES[execution_api], port)
     # The browser's address of the service: the port it is published on.
     assert urlsplit(service_url).hostname == "localhost"
-    assert urlsplit(service_url).port == published_port(SERVICE, SERVICE_PORT)
+    assert urlsplit(service_url).port == published_port(NGINX, SERVICE_PORT)
     # The scheduler's healthcheck asks the health server this setting starts.
     assert env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"
     assert "http://localhost:8974/health" in SERVICES["airflow-scheduler"]["healthcheck"]["test"]
