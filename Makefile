@@ -47,7 +47,7 @@ serve: $(STAMP)
 	$(BIN)/gunicorn -c serving/gunicorn.conf.py 'serving:create_app()'
 
 # The whole system on this machine, no Docker: airflow standalone (SQLite, DAGs unpaused) and the
-# service, seeded with examples/$(SOURCE).yaml; prints the URLs and the admin password.
+# service behind Debian's nginx, seeded with examples/$(SOURCE).yaml; prints the URLs and the admin password.
 # Everything lives under VAR (Airflow's home, both databases, logs, pid file). `make down` stops it.
 VAR ?= var
 AIRFLOW_PORT ?= 8080
