@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from forecasting.models import (
     TimeSeries,
 )
 from forecasting.series import validate_name
-from forecasting.sources import get_source
+from forecasting.sources import DataSource, get_source
 
 ACTIONS = ("created", "updated", "unchanged")
 
@@ -104,14 +105,21 @@ class _Item:
 # Entry points ------------------------------------------------------------------------
 
 
-def apply_file(engine: Engine, path: str | os.PathLike[str]) -> list[ApplyResult]:
-    """Apply the YAML document in ``path``; error messages start with the file name."""
-    return _apply(engine, load_file(path), f"{path}: ")
+def apply_file(
+    engine: Engine, path: str | os.PathLike[str], sources: Mapping[str, DataSource] | None = None
+) -> list[ApplyResult]:
+    """Apply the YAML document in ``path``; error messages start with the file name.
+
+    ``sources`` are the sources as the caller configured them (e.g. the CLI's CSV roots).
+    """
+    return _apply(engine, load_file(path), f"{path}: ", sources)
 
 
-def apply_document(engine: Engine, document: Mapping[str, Any]) -> list[ApplyResult]:
+def apply_document(
+    engine: Engine, document: Mapping[str, Any], sources: Mapping[str, DataSource] | None = None
+) -> list[ApplyResult]:
     """Apply an already parsed document (the content of a YAML file)."""
-    return _apply(engine, document, "")
+    return _apply(engine, document, "", sources)
 
 
 def load_file(path: str | os.PathLike[str]) -> Any:
@@ -133,8 +141,10 @@ def load_file(path: str | os.PathLike[str]) -> Any:
         raise InvalidInput(f"{path}: invalid YAML: {exc}") from None
 
 
-def _apply(engine: Engine, document: Any, origin: str) -> list[ApplyResult]:
-    items = _validate_document(document, origin)
+def _apply(
+    engine: Engine, document: Any, origin: str, sources: Mapping[str, DataSource] | None
+) -> list[ApplyResult]:
+    items = _validate_document(document, origin, sources)
     if not any(items.values()):
         return []
     try:
@@ -149,7 +159,9 @@ def _apply(engine: Engine, document: Any, origin: str) -> list[ApplyResult]:
 # Validation (no database) ---------------------------------------------------------------
 
 
-def _validate_document(document: Any, origin: str) -> dict[str, list[_Item]]:
+def _validate_document(
+    document: Any, origin: str, sources: Mapping[str, DataSource] | None
+) -> dict[str, list[_Item]]:
     known = ", ".join(_BY_KEY)
     if document is None:
         raise InvalidInput(f"{origin}the document is empty; expected a mapping with sections {known}")
@@ -161,17 +173,20 @@ def _validate_document(document: Any, origin: str) -> dict[str, list[_Item]]:
     if unknown:
         raise InvalidInput(f"{origin}unknown section {unknown[0]!r}; known sections: {known}")
     items: dict[str, list[_Item]] = {}
+    contents = {**_CONTENT, "series": partial(_series_content, sources=sources)}
     for section in SECTIONS:
         raw = document.get(section.key, [])
         if not isinstance(raw, list):
             raise InvalidInput(
                 f"{origin}{section.key} must be a list of items, got {type(raw).__name__} (write [] for none)"
             )
-        items[section.key] = _validate_section(section, raw, origin)
+        items[section.key] = _validate_section(section, raw, origin, contents[section.kind])
     return items
 
 
-def _validate_section(section: _Section, raw: list[Any], origin: str) -> list[_Item]:
+def _validate_section(
+    section: _Section, raw: list[Any], origin: str, content_of: Callable[..., dict[str, Any]]
+) -> list[_Item]:
     items: list[_Item] = []
     first_index: dict[str, int] = {}
     for index, entry in enumerate(raw):
@@ -199,7 +214,7 @@ def _validate_section(section: _Section, raw: list[Any], origin: str) -> list[_I
         first_index[name] = index
         try:
             validate_name(section.label, name)
-            content = _CONTENT[section.kind](section, name, entry)
+            content = content_of(section, name, entry)
         except InvalidInput as exc:
             message = str(exc).removeprefix(f"{section.label} {name!r}: ")
             raise InvalidInput(f"{at}: {message}") from None
@@ -207,12 +222,14 @@ def _validate_section(section: _Section, raw: list[Any], origin: str) -> list[_I
     return items
 
 
-def _series_content(section: _Section, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+def _series_content(
+    section: _Section, name: str, entry: Mapping[str, Any], sources: Mapping[str, DataSource] | None = None
+) -> dict[str, Any]:
     source = entry["source"]
     if not isinstance(source, str):
         raise InvalidInput(f"source must be a text, got {source!r}")
     params = _params(entry.get("params", {}))
-    clean = get_source(source).validate_params(name, params)
+    clean = get_source(source, sources).validate_params(name, params)
     return {"source": source, "params": _json(clean)}
 
 

@@ -25,7 +25,7 @@ from forecasting.models import (
     is_current,
     possible_id,
 )
-from forecasting.sources import SeriesSpec, get_source
+from forecasting.sources import DataSource, SeriesSpec, get_source
 
 
 def validate_name(kind: str, name: str) -> str:
@@ -37,10 +37,14 @@ def validate_name(kind: str, name: str) -> str:
     return name
 
 
-def new_series_spec(name: str, source: str, params: Mapping[str, Any]) -> SeriesSpec:
-    """A series definition, its name checked and its params validated by its source."""
+def new_series_spec(
+    name: str, source: str, params: Mapping[str, Any], sources: Mapping[str, DataSource] | None = None
+) -> SeriesSpec:
+    """A series definition, its name checked and its params validated by its source (from
+    ``sources``, as the caller configured it, else with its default settings)."""
     validate_name("series", name)
-    return SeriesSpec(name=name, source=source, params=get_source(source).validate_params(name, params))
+    checked = get_source(source, sources).validate_params(name, params)
+    return SeriesSpec(name=name, source=source, params=checked)
 
 
 def insert_series(conn: Connection, spec: SeriesSpec) -> SeriesSpec:
@@ -55,9 +59,15 @@ def insert_series(conn: Connection, spec: SeriesSpec) -> SeriesSpec:
     return SeriesSpec(name=spec.name, source=spec.source, params=spec.params, id=series_id)
 
 
-def add_series(engine: Engine, name: str, source: str, params: Mapping[str, Any]) -> SeriesSpec:
+def add_series(
+    engine: Engine,
+    name: str,
+    source: str,
+    params: Mapping[str, Any],
+    sources: Mapping[str, DataSource] | None = None,
+) -> SeriesSpec:
     """Define a series; the source validates and normalises its params first."""
-    spec = new_series_spec(name, source, params)
+    spec = new_series_spec(name, source, params, sources)
     with writing(engine) as conn:
         return insert_series(conn, spec)
 

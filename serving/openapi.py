@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
+from forecasting.limits import DEFAULT_WINDOWS, MAX_CSV_BYTES, MAX_WINDOWS
 from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES, NAME_LENGTH
 
 bp = Blueprint("openapi", __name__)
@@ -28,6 +28,7 @@ ERRORS = {
     404: "Unknown object (or the object has no data / no ready version yet)",
     409: "Conflict: the name exists already, or the object is in use",
     413: "Request body larger than FORECASTING_MAX_BODY_BYTES",
+    415: "The body is not of the media type the operation takes",
     502: "An upstream failed: the data source's download, or Airflow's API",
     503: "The database is unreachable or not migrated, or a model version cannot be loaded",
 }
@@ -286,7 +287,14 @@ def _series_paths() -> dict[str, Any]:
         obj({"error": STRING}, {"results": array(ref("RefreshResult")), "errors": INTEGER}),
     )
     create_body = obj(
-        {"name": NAME, "source": {**STRING, "description": "The downloader: sample, csv or google_trends"}},
+        {
+            "name": NAME,
+            "source": {
+                **STRING,
+                "description": "The downloader: sample, csv (a file under FORECASTING_CSV_ROOTS) or "
+                "google_trends; series of source upload are created by their first upload",
+            },
+        },
         {"params": {**OBJECT, "description": "The source's options (default {})"}},
     )
     created = {
@@ -351,6 +359,7 @@ def _series_paths() -> dict[str, Any]:
                 ],
             )
         },
+        "/api/timeseries/{name}/upload": {"post": _upload_operation()},
         "/api/timeseries/{name}/update-values": {
             "post": operation(
                 f"Download the series again and store what changed. {DAG_RUN_NOTE}",
@@ -369,6 +378,56 @@ def _series_paths() -> dict[str, Any]:
             )
         },
     }
+
+
+def _upload_operation() -> dict[str, Any]:
+    """A CSV sent as the body: stored as the series' new download; the first upload creates the series."""
+    stored = {"allOf": [ref("Series"), obj({"refresh": ref("RefreshResult")})]}
+    spec = operation(
+        "Store the CSV body as the series' new download, with version detection (an appended past keeps "
+        "the version, a changed past makes a new one); the first upload creates the series, of source "
+        "upload, which a refresh leaves as it is. Parsed as the csv source parses a file.",
+        {
+            200: answer("Stored: the series with the upload's outcome", stored),
+            201: answer("The series was created by this upload", stored),
+        },
+        (400, 409, 413, 415, 503),
+        param=name_param("uploaded-clicks", "series"),
+        write=True,
+        parameters=[
+            {
+                "name": "column",
+                "in": "query",
+                "required": False,
+                "description": "The value column, by its header or its Google search term",
+                "schema": {**STRING, "minLength": 1},
+            },
+            {
+                "name": "less_than_one",
+                "in": "query",
+                "required": False,
+                "description": "The value read for Google's '<1'",
+                "schema": {**NUMBER, "minimum": 0, "exclusiveMaximum": 1, "default": 0.5},
+            },
+            {
+                "name": "date_format",
+                "in": "query",
+                "required": False,
+                "description": "A strptime layout of the dates (default: YYYY-MM-DD or YYYY-MM)",
+                "schema": {**STRING, "pattern": "%"},
+            },
+        ],
+    )
+    spec["requestBody"] = {
+        "required": True,
+        "content": {
+            "text/csv": {
+                "schema": {**STRING, "maxLength": MAX_CSV_BYTES},
+                "example": "time,value\n2026-11-08,40\n2026-11-15,55\n",
+            }
+        },
+    }
+    return spec
 
 
 def _config_paths() -> dict[str, Any]:

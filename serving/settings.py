@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from forecasting.db import database_url
 from forecasting.errors import InvalidInput
+from forecasting.sources.csv_roots import CSV_ROOTS_SETTING
 
 DEFAULT_CACHE_TTL_S = 30.0
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -28,6 +29,7 @@ class Settings:
     airflow_username: str | None = None
     airflow_password: str | None = None
     airflow_ui_url: str | None = None  # where browsers reach Airflow, if not at airflow_url
+    csv_roots: str | None = None  # FORECASTING_CSV_ROOTS: where csv series may be read; unset: nowhere
 
     @property
     def uses_airflow(self) -> bool:
@@ -45,6 +47,7 @@ class Settings:
             airflow_username=env.get("FORECASTING_AIRFLOW_USERNAME") or None,
             airflow_password=env.get("FORECASTING_AIRFLOW_PASSWORD") or None,
             airflow_ui_url=(env.get("FORECASTING_AIRFLOW_UI_URL") or "").rstrip("/") or None,
+            csv_roots=env.get(CSV_ROOTS_SETTING) or None,
         )
 
 

@@ -96,6 +96,7 @@ class GoogleTrendsSettings:
 class GoogleTrendsSource:
     name: ClassVar[str] = "google_trends"
     synthetic: ClassVar[bool] = False
+    fed_by_uploads: ClassVar[bool] = False
 
     def __init__(
         self,
