@@ -263,11 +263,11 @@ def _parse_time(cell: str, date_format: str | None) -> datetime | None:
             return None
         # With %z: the UTC time, naive, as clean_download makes any aware time.
         return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
-    try:
+    try:  # not strptime: ten times slower, and a file may have millions of rows
         if _ISO_DAY.fullmatch(cell):
-            return datetime.strptime(cell, "%Y-%m-%d")
+            return datetime(int(cell[:4]), int(cell[5:7]), int(cell[8:]))
         if _ISO_MONTH.fullmatch(cell):
-            return datetime.strptime(cell, "%Y-%m")
+            return datetime(int(cell[:4]), int(cell[5:7]), 1)
     except ValueError:
         return None
     return None
