@@ -13,11 +13,11 @@ Skips where Debian's nginx is absent, unless FORECASTING_REQUIRE_NGINX=1 (CI).
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -245,22 +245,30 @@ def test_nginx_refuses_a_body_over_the_services_limit_with_a_json_413(
         assert "FORECASTING_MAX_BODY_BYTES" not in response.json()["error"]
 
 
-def test_the_configs_client_timeouts_are_short_and_it_waits_longer_than_gunicorn_for_an_answer():
+def test_the_configs_client_timeouts_are_short_and_it_waits_longer_than_gunicorn_for_an_answer(
+    tmp_path: Path,
+):
     config = stack.nginx_config(
         stack.nginx_settings("8000", "service:8000", {"FORECASTING_DATABASE_URL": "sqlite://"})
     )
     seconds = {
         name: int(value) for name, value in re.findall(r"^\s*(\w+_timeout) (\d+)s;$", config, re.MULTILINE)
     }
-    gunicorn_timeout = next(
-        node.value.value
-        for node in ast.parse(CONFIG.read_text()).body
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "timeout"
+    # gunicorn's worker timeout as its config sets it by default, read in a child: the config sets
+    # its own process's environment.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FORECASTING_")}
+    read = f"import runpy; print(runpy.run_path({str(CONFIG)!r})['timeout'])"
+    child = subprocess.run(
+        [sys.executable, "-c", read],
+        env={**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
     )
 
     for name in ("client_header_timeout", "client_body_timeout", "send_timeout", "keepalive_timeout"):
         assert 0 < seconds[name] <= 10, name
-    assert seconds["proxy_read_timeout"] > gunicorn_timeout
+    assert seconds["proxy_read_timeout"] > float(child.stdout)
     assert re.search(r"^\s*proxy_request_buffering on;$", config, re.MULTILINE)
     assert re.search(r"^\s*proxy_buffering on;$", config, re.MULTILINE)
     assert re.search(rf"^\s*client_max_body_size {DEFAULT_MAX_BODY_BYTES};$", config, re.MULTILINE)
