@@ -37,7 +37,8 @@ from sqlalchemy.exc import IntegrityError
 
 from forecasting.configs import data_config_members, models_with_configs, validate_params
 from forecasting.db import writing
-from forecasting.errors import Conflict, InvalidInput, NotFound
+from forecasting.errors import Conflict, InvalidInput, NotFound, listed, shown
+from forecasting.inputs import check_text, too_deep
 from forecasting.models import (
     DataConfig,
     DataConfigSeries,
@@ -46,8 +47,8 @@ from forecasting.models import (
     PreprocessingConfig,
     TimeSeries,
 )
-from forecasting.series import validate_name
-from forecasting.sources import DataSource, get_source
+from forecasting.series import new_series_spec, validate_name
+from forecasting.sources import DataSource
 
 ACTIONS = ("created", "updated", "unchanged")
 
@@ -132,6 +133,8 @@ def load_file(path: str | os.PathLike[str]) -> Any:
         raise InvalidInput(f"{path}: cannot read the file: {exc}") from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise too_deep(f"{path}: the document") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -171,7 +174,7 @@ def _validate_document(
         )
     unknown = [key for key in document if key not in _BY_KEY]
     if unknown:
-        raise InvalidInput(f"{origin}unknown section {unknown[0]!r}; known sections: {known}")
+        raise InvalidInput(f"{origin}unknown section {shown(unknown[0])}; known sections: {known}")
     items: dict[str, list[_Item]] = {}
     contents = {**_CONTENT, "series": partial(_series_content, sources=sources)}
     for section in SECTIONS:
@@ -193,22 +196,26 @@ def _validate_section(
         where = f"{section.key}[{index}]"
         at = f"{origin}{where}"
         if not isinstance(entry, Mapping):
-            raise InvalidInput(f"{at}: must be a mapping with keys {', '.join(section.keys)}, got {entry!r}")
+            raise InvalidInput(
+                f"{at}: must be a mapping with keys {', '.join(section.keys)}, got {shown(entry)}"
+            )
         name = entry.get("name")
         if isinstance(name, str):
-            where = f"{where} ({name!r})"
+            where = f"{where} ({shown(name)})"
             at = f"{origin}{where}"
         unknown = [key for key in entry if key not in section.keys]
         if unknown:
-            listed = ", ".join(repr(key) for key in unknown)
             plural = "s" if len(unknown) > 1 else ""
-            raise InvalidInput(f"{at}: unknown key{plural} {listed}; known: {', '.join(section.keys)}")
+            raise InvalidInput(
+                f"{at}: unknown key{plural} {listed(map(repr, unknown))}; known: {', '.join(section.keys)}"
+            )
         missing = [key for key in section.required if key not in entry]
         if missing:
-            listed = ", ".join(repr(key) for key in missing)
-            raise InvalidInput(f"{at}: missing key{'s' if len(missing) > 1 else ''} {listed}")
+            raise InvalidInput(
+                f"{at}: missing key{'s' if len(missing) > 1 else ''} {listed(map(repr, missing))}"
+            )
         if not isinstance(name, str):
-            raise InvalidInput(f"{at}: name must be a text, got {name!r}")
+            raise InvalidInput(f"{at}: name must be a text, got {shown(name)}")
         if name in first_index:
             raise InvalidInput(f"{at}: duplicate name, also {section.key}[{first_index[name]}]")
         first_index[name] = index
@@ -227,10 +234,9 @@ def _series_content(
 ) -> dict[str, Any]:
     source = entry["source"]
     if not isinstance(source, str):
-        raise InvalidInput(f"source must be a text, got {source!r}")
+        raise InvalidInput(f"source must be a text, got {shown(source)}")
     params = _params(entry.get("params", {}))
-    clean = get_source(source, sources).validate_params(name, params)
-    return {"source": source, "params": _json(clean)}
+    return {"source": source, "params": _json(new_series_spec(name, source, params, sources).params)}
 
 
 def _params_content(section: _Section, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -245,7 +251,8 @@ def _data_config_content(section: _Section, name: str, entry: Mapping[str, Any])
 def _model_content(section: _Section, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     for key, _, label in _MODEL_REFS:
         if not isinstance(entry[key], str):
-            raise InvalidInput(f"{key} must be the name of a {label}, got {entry[key]!r}")
+            raise InvalidInput(f"{key} must be the name of a {label}, got {shown(entry[key])}")
+        check_text(key, entry[key])
     return {key: entry[key] for key, _, _ in _MODEL_REFS}
 
 
@@ -260,10 +267,10 @@ _CONTENT = {
 
 def _params(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
-        raise InvalidInput(f"params must be a mapping of key: value, got {raw!r}")
+        raise InvalidInput(f"params must be a mapping of key: value, got {shown(raw)}")
     bad = [key for key in raw if not isinstance(key, str)]
     if bad:
-        raise InvalidInput(f"params keys must be texts, got {bad[0]!r}")
+        raise InvalidInput(f"params keys must be texts, got {shown(bad[0])}")
     return dict(raw)
 
 
@@ -372,10 +379,10 @@ class _Writer:
         for item in self.items["data_configs"]:
             missing = sorted(set(item.content["members"]) - known_series)
             if missing:
-                problems.append(f"{item.where}: unknown series: {', '.join(missing)}")
+                problems.append(f"{item.where}: unknown series: {listed(missing)}")
         for item in self.items["models"]:
             missing = [
-                f"{label} {item.content[key]!r}"
+                f"{label} {shown(item.content[key])}"
                 for key, section, label in _MODEL_REFS
                 if item.content[key] not in _names(self.items[section]) | set(stored[section])
             ]

@@ -7,6 +7,7 @@ Errors name the config and the bad key.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from sqlalchemy.orm import aliased
 
 from forecasting.catalog import PARAMS_TABLES
 from forecasting.db import writing
-from forecasting.errors import Conflict, InvalidInput, NotFound
+from forecasting.errors import Conflict, InvalidInput, NotFound, listed, shown
+from forecasting.inputs import check_json, check_text
 from forecasting.models import (
     DataConfig,
     DataConfigSeries,
@@ -81,24 +83,30 @@ def _int_list(config: str, key: str, raw: Any, *, maximum: int, allow_int: bool 
     """A list of distinct ints in [1, maximum]; booleans and fractions are refused."""
     items = [raw] if allow_int and not isinstance(raw, list) else raw
     if not isinstance(items, list):
-        raise InvalidInput(f"{config}: {key} must be a list of integers, got {raw!r}")
+        raise InvalidInput(f"{config}: {key} must be a list of integers, got {shown(raw)}")
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= maximum:
-            raise InvalidInput(f"{config}: {key} must hold integers from 1 to {maximum}, got {item!r}")
+            raise InvalidInput(f"{config}: {key} must hold integers from 1 to {maximum}, got {shown(item)}")
     if len(set(items)) != len(items):
-        raise InvalidInput(f"{config}: {key} has duplicates: {raw!r}")
+        raise InvalidInput(f"{config}: {key} has duplicates: {listed(_twice(items))}")
     return tuple(sorted(items))
+
+
+def _twice(items: Sequence[Any]) -> list[Any]:
+    """The items that occur more than once, each named once, in order."""
+    return [item for item, count in Counter(items).items() if count > 1]
 
 
 def preprocessing_params(params: Mapping[str, Any], name: str = "") -> PreprocessingParams:
     """Validate preprocessing params; unknown keys are refused by name."""
     config = f"preprocessing config {name!r}" if name else "preprocessing config"
     if not isinstance(params, Mapping):
-        raise InvalidInput(f"{config}: params must be a mapping, got {params!r}")
+        raise InvalidInput(f"{config}: params must be a mapping, got {shown(params)}")
+    check_json(f"{config}: params", params)
     unknown = sorted(map(str, set(params) - set(PREPROCESSING_KEYS)))
     if unknown:
         raise InvalidInput(
-            f"{config}: unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(PREPROCESSING_KEYS)}"
+            f"{config}: unknown key(s) {listed(unknown)}; known: {', '.join(PREPROCESSING_KEYS)}"
         )
     if "horizon" not in params:
         raise InvalidInput(f"{config}: horizon is required (an integer >= 1 or a list of them)")
@@ -117,11 +125,12 @@ def preprocessing_params(params: Mapping[str, Any], name: str = "") -> Preproces
         or not 1 <= per_origin <= len(horizons)
     ):
         raise InvalidInput(
-            f"{config}: horizons_per_origin must be an integer from 1 to {len(horizons)}, got {per_origin!r}"
+            f"{config}: horizons_per_origin must be an integer from 1 to {len(horizons)}, "
+            f"got {shown(per_origin)}"
         )
     include_lag_0 = params.get("include_lag_0", False)
     if not isinstance(include_lag_0, bool):
-        raise InvalidInput(f"{config}: include_lag_0 must be true or false, got {include_lag_0!r}")
+        raise InvalidInput(f"{config}: include_lag_0 must be true or false, got {shown(include_lag_0)}")
     return PreprocessingParams(
         horizons,
         target_lags,
@@ -145,7 +154,8 @@ def ml_params(params: Mapping[str, Any], name: str = "", *, n_features: int | No
     """
     config = f"ml config {name!r}" if name else "ml config"
     if not isinstance(params, Mapping):
-        raise InvalidInput(f"{config}: params must be a mapping, got {params!r}")
+        raise InvalidInput(f"{config}: params must be a mapping, got {shown(params)}")
+    check_json(f"{config}: params", params)
     from forecasting.lightgbm_params import check  # LightGBM loads only when ML params are checked
 
     try:
@@ -240,16 +250,18 @@ def data_config_members(targets: Sequence[str], features: Sequence[str], name: s
     config = f"data config {name!r}" if name else "data config"
     for key, names in (("targets", targets), ("features", features)):
         if isinstance(names, str) or not isinstance(names, Sequence):
-            raise InvalidInput(f"{config}: {key} must be a list of series names, got {names!r}")
-        if any(not isinstance(n, str) for n in names):
-            raise InvalidInput(f"{config}: {key} must hold series names, got {names!r}")
+            raise InvalidInput(f"{config}: {key} must be a list of series names, got {shown(names)}")
+        for n in names:
+            if not isinstance(n, str):
+                raise InvalidInput(f"{config}: {key} must hold series names, got {shown(n)}")
+            check_text(f"{config}: {key} has the series name", n)
         if len(set(names)) != len(names):
-            raise InvalidInput(f"{config}: {key} lists a series twice: {list(names)!r}")
+            raise InvalidInput(f"{config}: {key} lists a series twice: {listed(_twice(names))}")
     if not targets:
         raise InvalidInput(f"{config}: needs at least one target")
     both = sorted(set(targets) & set(features))
     if both:
-        raise InvalidInput(f"{config}: series cannot be both target and feature: {', '.join(both)}")
+        raise InvalidInput(f"{config}: series cannot be both target and feature: {listed(both)}")
     return {**dict.fromkeys(targets, "target"), **dict.fromkeys(features, "feature")}
 
 
@@ -346,7 +358,7 @@ def model_config_ids(
         )
     ).one()
     missing = [
-        f"{kind} {value!r}"
+        f"{kind} {shown(value)}"
         for kind, value, found in (
             ("ml config", ml_config, row.ml_config_id),
             ("data config", data_config, row.data_config_id),

@@ -1,4 +1,12 @@
-"""Errors the domain raises; the CLI, DAGs and service turn them into messages."""
+"""Errors the domain raises, and how their messages show values.
+
+The CLI, DAGs and service turn the errors into messages; a message quotes what the user gave
+through :func:`shown` (or :func:`cut`, :func:`listed`), so an 800 KB value gives a one-line error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class ForecastingError(Exception):
@@ -44,3 +52,28 @@ class DatabaseUnavailable(DatabaseNotReady):
 
 class ArtifactError(ForecastingError):
     """A stored model artifact does not parse, or predicts other than it did when trained."""
+
+
+QUOTE_LIMIT = 60  # characters of a value a message shows
+LIST_LIMIT = 5  # items of a list a message names
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for a message, cut to a few dozen characters: a message never echoes a whole input."""
+    text = repr(value)
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters written out"
+    return f"{text[: QUOTE_LIMIT - 1]}… ({size})"
+
+
+def cut(text: str) -> str:
+    """``text`` unquoted, cut as :func:`shown` cuts it (for names a message lists as they are)."""
+    return text if len(text) <= QUOTE_LIMIT else f"{text[: QUOTE_LIMIT - 1]}… ({len(text)} characters)"
+
+
+def listed(items: Iterable[object]) -> str:
+    """The first few items, comma-separated and each cut, and how many more there are."""
+    items = list(items)
+    more = f" and {len(items) - LIST_LIMIT} more" if len(items) > LIST_LIMIT else ""
+    return ", ".join(cut(str(item)) for item in items[:LIST_LIMIT]) + more

@@ -33,7 +33,7 @@ import lightgbm
 import numpy as np
 from lightgbm.basic import _ConfigAliases
 
-from forecasting.errors import InvalidInput
+from forecasting.errors import LIST_LIMIT, QUOTE_LIMIT, InvalidInput, cut, shown
 
 # Parameters of LightGBM's command-line program and of distributed training: they make
 # LightGBM read or write files, or listen and connect on the network, on the machine that
@@ -83,7 +83,7 @@ def check(params: Mapping[str, Any], n_features: int | None = None) -> None:
     _check_names(params)
     errors = [error for error in (type_error(key, value) for key, value in params.items()) if error]
     if errors:
-        raise InvalidInput("; ".join(errors))
+        raise InvalidInput(_joined(errors))
     _check_fit(params, _feature_count(params, n_features))
 
 
@@ -91,7 +91,8 @@ def _check_names(params: Mapping[str, Any]) -> None:
     names = canonical_names()
     unknown = [str(key) for key in params if key not in names]
     if unknown:
-        raise InvalidInput("; ".join(f"{key} is not a LightGBM parameter{_closest(key)}" for key in unknown))
+        named = [f"{cut(key)} is not a LightGBM parameter{_closest(key)}" for key in unknown[:LIST_LIMIT]]
+        raise InvalidInput(_joined(named, len(unknown)))
     for key in params:
         if names[key] in HOST_PARAMETERS:
             raise InvalidInput(f"{key} is not allowed: it makes LightGBM use files or network on the server")
@@ -105,8 +106,17 @@ def _check_names(params: Mapping[str, Any]) -> None:
             raise InvalidInput(f"{' and '.join(keys)} are the same LightGBM parameter ({name}): give it once")
 
 
+def _joined(errors: list[str], total: int | None = None) -> str:
+    """The first few of ``total`` errors (all of ``errors`` by default) in one message, and how many more."""
+    total = len(errors) if total is None else total
+    more = f"; and {total - LIST_LIMIT} more" if total > LIST_LIMIT else ""
+    return "; ".join(errors[:LIST_LIMIT]) + more
+
+
 def _closest(key: str) -> str:
     """A hint naming the closest main name or LGBMRegressor keyword, else the closest alias."""
+    if len(key) > QUOTE_LIMIT:  # no parameter name is that long; comparing would only cost time
+        return ""
     names = canonical_names()
     usual = set(names.values()) | _regressor_keywords()
     close = difflib.get_close_matches(key, usual, n=1) or difflib.get_close_matches(key, names, n=1)
@@ -221,9 +231,9 @@ def type_error(key: str, value: Any) -> str | None:
     kind = parameter_types().get(canonical_names()[key])
     if value is None or kind is None or _has_type(kind, value):
         return None
-    got = repr(value)
+    got = shown(value)
     if kind in ("int", "double") and isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
-        got = f"the text {value!r} (YAML reads {value} as text: write 1.0e-3 rather than 1e-3)"
+        got = f"the text {shown(value)} (YAML reads {cut(value)} as text: write 1.0e-3 rather than 1e-3)"
     return f"{key} must be {_EXPECTED[kind]}, got {got}"
 
 

@@ -6,6 +6,7 @@ database, not a query per row); the service and the CLI share these functions.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,8 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.orm import aliased
 
 from forecasting.db import writing
-from forecasting.errors import Conflict, InvalidInput, NotFound
+from forecasting.errors import Conflict, InvalidInput, NotFound, listed, shown
+from forecasting.inputs import check_json, check_text
 from forecasting.models import (
     NAME_LENGTH,
     DataConfig,
@@ -27,14 +29,36 @@ from forecasting.models import (
 )
 from forecasting.sources import DataSource, SeriesSpec, get_source
 
+# Fixed URL segments where a name would otherwise go (``/api/timeseries/update-all-values``): a
+# name equal to one could not be addressed. tests/test_hostile_input.py derives them from the routes.
+ROUTE_WORDS = frozenset({"update-all-values"})
+_UNADDRESSABLE = ("/", "%")  # a path segment cannot hold "/"; "%" is decoded again by some proxies
+
 
 def validate_name(kind: str, name: str) -> str:
-    """Names are user-facing identifiers: non-blank, no surrounding spaces, bounded."""
-    if not name or name != name.strip() or len(name) > NAME_LENGTH:
-        raise InvalidInput(
-            f"{kind} name {name!r} must be 1-{NAME_LENGTH} characters without surrounding spaces"
-        )
-    return name
+    """The one rule for the names of series, configs and models, on every path (API, CLI, apply).
+
+    A name is stored verbatim, quotes, markup, spaces inside and any script included, as
+    long as a URL can address it: 1-NAME_LENGTH characters of storable text (no NUL, no lone
+    surrogate), no control character, no "/" or "%", not "." or ".." (URLs resolve those),
+    no leading or trailing whitespace (invisible, and lost by copy and paste), and not a
+    fixed word of the service's URLs (:data:`ROUTE_WORDS`).
+    """
+    what = f"{kind} name"
+    check_text(what, name)
+    if not name or len(name) > NAME_LENGTH:
+        problem = f"must be 1-{NAME_LENGTH} characters"
+    elif name != name.strip():
+        problem = "must not start or end with whitespace (surrounding spaces)"
+    elif any(unicodedata.category(c) == "Cc" for c in name):
+        problem = "must not hold control characters (tab, newline ...)"
+    elif any(c in name for c in _UNADDRESSABLE) or name in (".", ".."):
+        problem = "cannot be addressed in a URL: it must not hold '/' or '%', nor be '.' or '..'"
+    elif name in ROUTE_WORDS:
+        problem = "is a fixed word of the service's URLs; choose another"
+    else:
+        return name
+    raise InvalidInput(f"{what} {shown(name)} {problem}")
 
 
 def new_series_spec(
@@ -44,7 +68,7 @@ def new_series_spec(
     ``sources``, as the caller configured it, else with its default settings)."""
     validate_name("series", name)
     checked = get_source(source, sources).validate_params(name, params)
-    return SeriesSpec(name=name, source=source, params=checked)
+    return SeriesSpec(name=name, source=source, params=check_json(f"series {name!r}: params", checked))
 
 
 def insert_series(conn: Connection, spec: SeriesSpec) -> SeriesSpec:
@@ -102,7 +126,7 @@ def require_known(kind: str, names: Sequence[str], found: Collection[str]) -> No
     """Fail with every unknown name in one message (e.g. ``unknown series: a, b``)."""
     missing = sorted(set(names) - set(found))
     if missing:
-        raise NotFound(f"unknown {kind}: {', '.join(missing)}")
+        raise NotFound(f"unknown {kind}: {listed(missing)}")
 
 
 SeriesState = tuple[int | None, int]

@@ -356,7 +356,10 @@ MODEL = {
         (with_models({"name": "flu", "ml_config": "x"}), "models[0] ('flu'): missing keys 'data_config'"),
         ({"series": [{"source": "sample"}]}, "series[0]: missing key 'name'"),
         ({"series": [{"name": 7, "source": "sample"}]}, "series[0]: name must be a text, got 7"),
-        ({"series": [{"name": " a", "source": "sample"}]}, "series[0] (' a'): series name ' a' must be"),
+        (
+            {"series": [{"name": " a", "source": "sample"}]},
+            "series[0] (' a'): series name ' a' must not start or end with whitespace",
+        ),
         (with_models(MODEL, MODEL), "models[1] ('flu'): duplicate name, also models[0]"),
         (
             {"series": [{"name": "a", "source": "sample", "params": {"sed": 1}}]},

@@ -66,7 +66,7 @@ def test_list_horizon_is_multi_horizon_and_sorted() -> None:
         ({"horizon": 1.5, **LAGS}, "got 1.5"),
         ({"horizon": "3", **LAGS}, "got '3'"),
         ({"horizon": [], **LAGS}, "horizon must not be an empty list"),
-        ({"horizon": [1, 1], **LAGS}, "horizon has duplicates: [1, 1]"),
+        ({"horizon": [1, 1], **LAGS}, "horizon has duplicates: 1"),
         ({"horizon": 1, "target_lags": [2, 2]}, "target_lags has duplicates"),
         ({"horizon": 1, "target_lags": 2}, "target_lags must be a list of integers, got 2"),
         ({"horizon": 1, "target_lags": [1], "window": 4}, "unknown key(s) window"),
