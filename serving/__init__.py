@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from forecasting.db import make_engine
     from serving import airflow_runs, api, errors, health, openapi, pages
     from serving.cache import ForecastCache
-    from serving.jsonio import JSONProvider
+    from serving.jsonio import JSONProvider, refuse_unstorable_path
     from serving.metrics import Metrics
 
     settings = settings or Settings.from_env()
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "metrics": metrics,
     }
     errors.register(app)
+    app.before_request(refuse_unstorable_path)
     metrics.register(app)
     for module in (api, health, openapi, pages):
         app.register_blueprint(module.bp)

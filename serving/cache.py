@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -47,6 +48,12 @@ class Held:
     document: dict[str, Any]
     body: bytes  # ``document`` as JSON, encoded once
     checked_at: float  # time.monotonic() of the last check against the database
+
+
+def _age(held: Held) -> float | None:
+    """Seconds since ``held`` was checked against the database; None when a check is due now."""
+    age = time.monotonic() - held.checked_at
+    return round(age, 3) if math.isfinite(age) else None
 
 
 class ForecastCache:
@@ -110,7 +117,7 @@ class ForecastCache:
                     "model_version": held.version.version_id,
                     "newest_ready_version": held.key.version_id,
                     "forecast_from": max((f["last_date"] for f in held.document["forecasts"]), default=None),
-                    "age_s": round(time.monotonic() - held.checked_at, 3),
+                    "age_s": _age(held),
                 }
                 for model, held in sorted(self._held.items())
             },
@@ -174,7 +181,7 @@ class ForecastCache:
             with self.engine.connect() as conn:
                 key = forecast_key(conn, model)
         document = compute_forecast(booster, version, version_data(version, loaded.data))
-        fresh = Held(key, version, booster, document, json.dumps(document).encode(), started)
+        fresh = Held(key, version, booster, document, json.dumps(document, allow_nan=False).encode(), started)
         self._held[model] = fresh
         if self._on_served:
             self._on_served(model, version.version_id)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 UNAVAILABLE = "database unavailable"
 
+MESSAGE_LIMIT = 1000  # characters: messages quote values cut short already; this bounds any other
 STATUS = {
     NotFound: 404,
     InvalidInput: 400,
@@ -48,6 +49,8 @@ def error(message: str, status: int, **extra) -> Response:
     """The error as the route's clients read it: an HTML page on the pages, JSON elsewhere."""
     if request.blueprint == "pages":
         phrase = HTTP_STATUS_CODES.get(status, "Error")
+    if len(message) > MESSAGE_LIMIT:
+        message = f"{message[: MESSAGE_LIMIT - 1]}…"
         page = render_template("error.html", status=status, phrase=phrase, message=message)
         return Response(page, status=status, mimetype="text/html")
     response = jsonify({"error": message, **extra})

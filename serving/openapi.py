@@ -16,18 +16,22 @@ from flask import Blueprint, jsonify
 
 from forecasting.limits import DEFAULT_WINDOWS, MAX_CSV_BYTES, MAX_WINDOWS
 from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES, NAME_LENGTH
+from forecasting.series import ROUTE_WORDS
 
 bp = Blueprint("openapi", __name__)
 
 Schema = dict[str, Any]
 
 ERRORS = {
-    400: "Invalid input: a bad body, field, parameter or name; the message says which",
+    400: (
+        "Invalid input: a bad body (not JSON, nested deeper than 32 levels, a number that is not finite, "
+        "a text with a NUL character or a lone surrogate), field, parameter or name; the message says which"
+    ),
     401: "Missing or wrong `Authorization: Bearer <FORECASTING_API_TOKEN>`",
     403: "Writes are disabled: the service has no FORECASTING_API_TOKEN",
     404: "Unknown object (or the object has no data / no ready version yet)",
     409: "Conflict: the name exists already, or the object is in use",
-    413: "Request body larger than FORECASTING_MAX_BODY_BYTES",
+    413: "Request body larger than FORECASTING_MAX_BODY_BYTES (chunked bodies included)",
     415: "The body is not of the media type the operation takes",
     502: "An upstream failed: the data source's download, or Airflow's API",
     503: "The database is unreachable or not migrated, or a model version cannot be loaded",
@@ -69,7 +73,17 @@ NUMBER: Schema = {"type": "number"}
 BOOLEAN: Schema = {"type": "boolean"}
 OBJECT: Schema = {"type": "object"}
 ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "A database id"}
-NAME: Schema = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH}
+NAME: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": NAME_LENGTH,
+    "pattern": "^[^/%\\u0000-\\u001f\\u007f-\\u009f]+$",
+    "description": (
+        "Stored verbatim (quotes, markup, spaces, any script) if a URL can address it: no '/', '%' or "
+        "control character, no NUL or lone surrogate, not '.' or '..', no leading or trailing "
+        f"whitespace, and not a fixed word of the URLs ({', '.join(sorted(ROUTE_WORDS))})"
+    ),
+}
 DATETIME = ref("DateTime")
 DATE_INPUT: Schema = {
     "type": "string",
@@ -230,13 +244,13 @@ def answer(description: str, schema: Schema | None = None, media: str = "applica
 
 
 def name_param(example: str, what: str) -> dict[str, Any]:
-    """``{name}``: any name without '/', which a path segment cannot hold."""
+    """``{name}``: a name as the name rule allows (one holding a NUL character answers 400)."""
     return {
         "name": "name",
         "in": "path",
         "required": True,
         "description": f"The {what}'s name",
-        "schema": {**NAME, "pattern": "^[^/]+$"},
+        "schema": NAME,
         "example": example,
     }
 
@@ -257,6 +271,8 @@ def operation(
     codes = set(errors) | (set(WRITE_ERRORS) if write else set())
     if body is not None:
         codes |= {400, 413}
+    if param is not None:
+        codes.add(400)  # a name in the URL that no name can be (a NUL character)
     spec: dict[str, Any] = {"summary": summary, **extra}
     if param is not None:
         spec["parameters"] = [param, *spec.get("parameters", [])]
@@ -606,7 +622,11 @@ def _service_paths() -> dict[str, Any]:
             "model_version": INTEGER,
             "newest_ready_version": INTEGER,
             "forecast_from": nullable(STRING),
-            "age_s": NUMBER,
+            "age_s": {
+                **nullable(NUMBER),
+                "description": "Seconds since this worker checked the model against the database; "
+                "null when a check is due at the next request (e.g. this worker has just trained it)",
+            },
         }
     )
     refused = obj({"model": STRING, "version": INTEGER, "reason": STRING})
