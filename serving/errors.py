@@ -25,8 +25,8 @@ from forecasting.errors import (
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "database unavailable"
-
 MESSAGE_LIMIT = 1000  # characters: messages quote values cut short already; this bounds any other
+
 STATUS = {
     NotFound: 404,
     InvalidInput: 400,
@@ -47,10 +47,10 @@ def status_of(exc: ForecastingError) -> int:
 
 def error(message: str, status: int, **extra) -> Response:
     """The error as the route's clients read it: an HTML page on the pages, JSON elsewhere."""
-    if request.blueprint == "pages":
-        phrase = HTTP_STATUS_CODES.get(status, "Error")
     if len(message) > MESSAGE_LIMIT:
         message = f"{message[: MESSAGE_LIMIT - 1]}…"
+    if request.blueprint == "pages":
+        phrase = HTTP_STATUS_CODES.get(status, "Error")
         page = render_template("error.html", status=status, phrase=phrase, message=message)
         return Response(page, status=status, mimetype="text/html")
     response = jsonify({"error": message, **extra})
