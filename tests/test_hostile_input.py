@@ -23,12 +23,12 @@ from werkzeug.routing import IntegerConverter
 
 from forecasting.apply import apply_document, apply_file
 from forecasting.cli import cli
-from forecasting.configs import ml_params
+from forecasting.configs import data_config_members, ml_params, preprocessing_params
 from forecasting.errors import InvalidInput
 from forecasting.inputs import MAX_DEPTH
 from forecasting.models import MAX_ID
 from forecasting.refresh import add_and_download, refresh
-from forecasting.series import ROUTE_WORDS
+from forecasting.series import ROUTE_WORDS, new_series_spec
 from tests.conftest import API_TOKEN, SAMPLE_MODEL, SAMPLE_YAML
 from tests.servers import free_port, gunicorn_server
 
@@ -113,6 +113,28 @@ def test_an_error_answer_quotes_at_most_a_short_part_of_the_input(configured, cl
     assert 400 <= response.status_code < 500, response.text[:300]
     assert len(response.data) < ANSWER_LIMIT, response.text[:300]
     assert response.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda: new_series_spec(BIG, "sample", {}),
+        lambda: new_series_spec("s", BIG, {}),
+        lambda: new_series_spec("s", "sample", {"periods": BIG}),
+        lambda: new_series_spec("s", "sample", {"end": BIG}),
+        lambda: new_series_spec("s", "sample", {f"k{i}": 1 for i in range(50_000)}),
+        lambda: ml_params({"learning_rate": BIG}, "m"),
+        lambda: ml_params({f"k{i}": 1 for i in range(50_000)}, "m"),
+        lambda: preprocessing_params({"horizon": [BIG]}, "p"),
+        lambda: data_config_members([BIG], [BIG], "d"),
+        lambda: data_config_members([f"s{i}" for i in range(50_000)] * 2, [], "d"),
+    ],
+)
+def test_a_domain_message_quotes_at_most_a_short_part_of_the_input(check):
+    """The CLI and the DAGs print these messages as they are: the bound is the domain's, not the service's."""
+    with pytest.raises(InvalidInput) as error:
+        check()
+    assert len(str(error.value)) < 500, str(error.value)[:300]
 
 
 def test_open_routes_never_name_the_database_host_and_503s_say_database_unavailable(app_for, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib import import_module
 
-from forecasting.errors import InvalidInput
+from forecasting.errors import InvalidInput, shown
 from forecasting.sources.base import DataSource, SeriesSpec, clean_download
 
 _SOURCES = {
@@ -34,7 +34,8 @@ def _source_class(name: str) -> type[DataSource]:
     try:
         module, cls = _SOURCES[name]
     except KeyError:
-        raise InvalidInput(f"unknown source {name!r}; known sources: {', '.join(SOURCE_NAMES)}") from None
+        known = ", ".join(SOURCE_NAMES)
+        raise InvalidInput(f"unknown source {shown(name)}; known sources: {known}") from None
     return getattr(import_module(module), cls)
 
 

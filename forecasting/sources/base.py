@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
-from forecasting.errors import InvalidInput, SourceError
+from forecasting.errors import InvalidInput, SourceError, listed, shown
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def to_int(raw: Any, what: str, minimum: int, maximum: int | None = None) -> int
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise InvalidInput(f"{what}={raw!r} is not an integer") from None
+        raise InvalidInput(f"{what}={shown(raw)} is not an integer") from None
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
         raise InvalidInput(f"{what} must be {bounds}, got {value}")
@@ -120,6 +120,6 @@ def reject_unknown(series: str, params: Mapping[str, Any], known: set[str], sour
     unknown = sorted(map(str, set(params) - known))
     if unknown:
         raise InvalidInput(
-            f"series {series!r}: unknown param(s) {', '.join(unknown)} for source {source!r}; "
+            f"series {series!r}: unknown param(s) {listed(unknown)} for source {source!r}; "
             f"known: {', '.join(sorted(known))}"
         )

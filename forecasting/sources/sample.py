@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from forecasting.errors import InvalidInput
+from forecasting.errors import InvalidInput, shown
 from forecasting.sources.base import SeriesSpec, int_param, reject_unknown
 
 ORIGIN = date(2004, 1, 4)  # the first Sunday of Google Trends' history
@@ -65,7 +65,7 @@ def _week_start(series: str, raw: Any) -> date:
     try:
         day = date.fromisoformat(str(raw))
     except ValueError:
-        raise InvalidInput(f"series {series!r}: param end={raw!r} is not a YYYY-MM-DD date") from None
+        raise InvalidInput(f"series {series!r}: param end={shown(raw)} is not a YYYY-MM-DD date") from None
     if day < ORIGIN:
         raise InvalidInput(f"series {series!r}: param end must be on or after {ORIGIN}")
     return day - timedelta(days=(day.weekday() + 1) % 7)
