@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.db_timeouts)
     metrics = Metrics()
     app.extensions["forecasting"] = {
         "settings": settings,

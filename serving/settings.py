@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from forecasting.db import database_url
+from forecasting.db import SERVICE_TIMEOUTS, DatabaseTimeouts, database_url
 from forecasting.errors import InvalidInput
 from forecasting.sources.csv_roots import CSV_ROOTS_SETTING
 
@@ -29,6 +29,7 @@ class Settings:
     airflow_username: str | None = None
     airflow_password: str | None = None
     airflow_ui_url: str | None = None  # where browsers reach Airflow, if not at airflow_url
+    db_timeouts: DatabaseTimeouts = SERVICE_TIMEOUTS
     csv_roots: str | None = None  # FORECASTING_CSV_ROOTS: where csv series may be read; unset: nowhere
 
     @property
@@ -47,6 +48,7 @@ class Settings:
             airflow_username=env.get("FORECASTING_AIRFLOW_USERNAME") or None,
             airflow_password=env.get("FORECASTING_AIRFLOW_PASSWORD") or None,
             airflow_ui_url=(env.get("FORECASTING_AIRFLOW_UI_URL") or "").rstrip("/") or None,
+            db_timeouts=SERVICE_TIMEOUTS.with_env(env),
             csv_roots=env.get(CSV_ROOTS_SETTING) or None,
         )
 

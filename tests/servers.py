@@ -149,7 +149,13 @@ def gunicorn_server(
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:``port`` to ``target``; ``stop()`` drops the listener and every connection."""
+    """Forwards 127.0.0.1:``port`` to ``target``; ``stop()`` drops the listener and every connection.
+
+    ``freeze()`` makes the database stop answering without refusing anything, as a hung
+    server or a network that drops packets does: open connections stay open and
+    nothing more is forwarded either way; new connections are accepted and never
+    answered. ``thaw()`` forwards again what was held and connects what was accepted.
+    """
 
     def __init__(self, target: tuple[str, int], port: int | None = None):
         self.target = target
@@ -158,6 +164,8 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def start(self) -> TcpProxy:
         listener = socket.socket()
@@ -168,6 +176,12 @@ class TcpProxy:
         self._spawn(self._accept, listener)
         return self
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def stop(self) -> None:
         """After this, connecting is refused and open connections see the peer close."""
         with self._lock:
@@ -176,6 +190,7 @@ class TcpProxy:
             self._sockets.clear()
         for sock in doomed:
             _close(sock)
+        self.thaw()  # wakes the threads that hold data or connections
         with self._lock:
             threads, self._threads = self._threads, []
         for thread in threads:
@@ -194,31 +209,45 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # the listener was closed by stop()
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                _close(client)
-                continue
-            upstream.settimeout(None)
             with self._lock:
                 if self._listener is not listener:  # stopped meanwhile
                     _close(client)
-                    _close(upstream)
                     return
-                self._sockets |= {client, upstream}
-            self._spawn(self._pump, client, upstream)
-            self._spawn(self._pump, upstream, client)
+                self._sockets.add(client)
+            self._spawn(self._connect, listener, client)
+
+    def _connect(self, listener: socket.socket, client: socket.socket) -> None:
+        self._flowing.wait()  # frozen: accepted, never answered
+        if self._listener is not listener:  # stopped meanwhile: stop() closed the client
+            return
+        try:
+            upstream = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            self._forget(client)
+            return
+        upstream.settimeout(None)
+        with self._lock:
+            if self._listener is not listener or client not in self._sockets:  # stopped meanwhile
+                _close(upstream)
+                return
+            self._sockets.add(upstream)
+        self._spawn(self._pump, client, upstream)
+        self._spawn(self._pump, upstream, client)
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()  # frozen: what arrived is held
                 sink.sendall(data)
         except OSError:
             pass
+        self._forget(source, sink)
+
+    def _forget(self, *sockets: socket.socket) -> None:
         with self._lock:
-            self._sockets -= {source, sink}
-        _close(source)
-        _close(sink)
+            self._sockets -= set(sockets)
+        for sock in sockets:
+            _close(sock)
 
 
 def _close(sock: socket.socket) -> None:

@@ -1,0 +1,250 @@
+"""Faults: a database that stops answering, concurrent trains of one model, inline work past its time.
+
+The database is frozen through a TCP proxy (tests/servers.py): connections stay open and
+nothing is answered, as with a hung server or a network that drops packets; TCP alone
+never notices that, so only the service's own limits can.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+import requests
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from forecasting.db import SERVICE_TIMEOUTS, DatabaseTimeouts, make_engine
+from forecasting.errors import DatabaseUnavailable, InvalidInput
+from tests.conftest import SAMPLE_MODEL, empty_store, serve_sample
+from tests.servers import Server, TcpProxy, gunicorn_server
+
+
+@pytest.mark.postgres
+def test_the_service_and_the_command_line_get_their_own_database_time_limits(postgres_engine: Engine) -> None:
+    server = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+    client = (
+        "connect_timeout",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+    )
+    limits = {}
+    for component, timeouts in (("service", SERVICE_TIMEOUTS), ("cli", None)):
+        engine = make_engine(postgres_engine.url, timeouts)
+        with engine.connect() as conn:
+            parameters = conn.connection.driver_connection.info.get_parameters()
+            limits[component] = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in server]
+            limits[component] += [parameters[name] for name in client]
+        engine.dispose()
+    assert limits["service"] == ["10s", "5s", "30s", "2", "5", "2", "4", "15000"]
+    assert limits["cli"] == ["0", "0", "10min", "5", "20", "10", "4", "60000"]
+
+
+def test_database_time_limits_come_from_the_environment() -> None:
+    env = {"FORECASTING_DB_STATEMENT_TIMEOUT": "2.5", "FORECASTING_DB_IDLE_IN_TRANSACTION_TIMEOUT": "0"}
+    assert SERVICE_TIMEOUTS.with_env(env) == replace(
+        SERVICE_TIMEOUTS, statement_s=2.5, idle_in_transaction_s=0
+    )
+    assert DatabaseTimeouts().with_env({}) == DatabaseTimeouts()
+    for bad in ("soon", "-1", "inf"):
+        with pytest.raises(InvalidInput, match="FORECASTING_DB_CONNECT_TIMEOUT"):
+            DatabaseTimeouts().with_env({"FORECASTING_DB_CONNECT_TIMEOUT": bad})
+
+
+@pytest.mark.postgres
+def test_a_statement_gives_up_on_a_server_that_stops_answering(postgres_engine: Engine) -> None:
+    url = postgres_engine.url
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432)).start()
+    engine = make_engine(url.set(port=proxy.port), replace(SERVICE_TIMEOUTS, statement_s=1.0))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            proxy.freeze()
+            started = time.perf_counter()
+            with pytest.raises(OperationalError, match="no answer from the database server within 3 s"):
+                conn.execute(text("SELECT 2"))
+            waited = time.perf_counter() - started
+        assert 3 <= waited < 4  # the statement limit and the grace for the server's own answer
+        started = time.perf_counter()
+        with pytest.raises(DatabaseUnavailable), engine.connect():  # what comes next fails at once
+            pass
+        assert time.perf_counter() - started < 0.1
+    finally:
+        proxy.stop()
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_statement_the_server_runs_too_long_is_cancelled(postgres_engine: Engine) -> None:
+    engine = make_engine(postgres_engine.url, replace(SERVICE_TIMEOUTS, statement_s=1.0))
+    try:
+        started = time.perf_counter()
+        with pytest.raises(OperationalError, match="statement timeout"), engine.connect() as conn:
+            conn.execute(text("SELECT pg_sleep(5)"))
+        assert time.perf_counter() - started < 2
+        with engine.connect() as conn:  # a cancelled statement is no outage
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+PREDICT = f"/api/model/{SAMPLE_MODEL}/predict"
+DATA_PATHS = (
+    "/api/timeseries",
+    "/readyz",
+    "/api/model",
+    f"/api/model/{SAMPLE_MODEL}/versions",
+    "/api/timeseries/sample-coffee/latest-values",
+)
+FAILS_WITHIN_S = 10.0  # a data request on a frozen database answers 503 within this
+ANSWERS_WITHIN_S = 1.0  # /healthz and a held forecast, frozen database or not
+TTL_S = 1.0  # short, so that workers check the frozen database in the background during the test
+
+
+def get(url: str, timeout_s: float = 30) -> tuple[float, int, dict | None]:
+    """``(seconds, status, JSON body)`` of a GET on a new connection."""
+    started = time.perf_counter()
+    response = requests.get(url, timeout=timeout_s, headers={"Connection": "close"})
+    elapsed = time.perf_counter() - started
+    is_json = response.headers.get("Content-Type") == "application/json"
+    return elapsed, response.status_code, response.json() if is_json else None
+
+
+def concurrently(urls: list[str]) -> list[tuple[float, int, dict | None]]:
+    with ThreadPoolExecutor(max_workers=len(urls)) as pool:
+        return list(pool.map(get, urls))
+
+
+@pytest.fixture(scope="module")
+def store(postgres_engine: Engine) -> Engine:
+    return serve_sample(empty_store(postgres_engine), windows=0)
+
+
+@pytest.fixture(scope="module")
+def proxy(store: Engine) -> Iterator[TcpProxy]:
+    proxy = TcpProxy((store.url.host or "127.0.0.1", store.url.port or 5432)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def server(store: Engine, proxy: TcpProxy) -> Iterator[Server]:
+    url = store.url.set(port=proxy.port).render_as_string(hide_password=False)
+    with gunicorn_server(url, cache_ttl_s=TTL_S) as server:
+        yield server
+
+
+@pytest.mark.postgres
+def test_data_requests_fail_fast_while_healthz_and_held_forecasts_answer(
+    server: Server, proxy: TcpProxy, record_property
+) -> None:
+    warm(server)
+    proxy.freeze()
+    try:
+        watch = Watch(server.url)
+        with watch:
+            started = time.perf_counter()
+            fired = concurrently([server.url + DATA_PATHS[i % len(DATA_PATHS)] for i in range(10)])
+            first_wave_s = time.perf_counter() - started
+            time.sleep(2 * TTL_S)  # workers' background checks meet the frozen database
+            later = concurrently([server.url + path for path in DATA_PATHS * 2])
+    finally:
+        proxy.thaw()
+    thawed = time.perf_counter()
+    recovered_s = recovery(server, thawed)
+
+    slowest = max(seconds for seconds, _, _ in fired)
+    slowest_later = max(seconds for seconds, _, _ in later)
+    for seconds, status, document in fired + later:
+        assert (status, document) == (503, {"error": "database unavailable"})
+        assert seconds < FAILS_WITHIN_S
+    assert watch.answered and watch.failures == []
+    assert watch.slowest < ANSWERS_WITHIN_S, f"a request that needs no database took {watch.slowest:.2f} s"
+    figures = {
+        "frozen_first_10_slowest_503_s": round(slowest, 2),
+        "frozen_first_10_all_answered_s": round(first_wave_s, 2),
+        "frozen_later_slowest_503_s": round(slowest_later, 2),
+        "frozen_healthz_and_predict_slowest_s": round(watch.slowest, 3),
+        "frozen_healthz_and_predict_requests": watch.answered,
+        "recovered_after_thaw_s": round(recovered_s, 2),
+    }
+    for name, value in figures.items():
+        record_property(name, value)
+    print(figures)
+
+
+@pytest.mark.postgres
+def test_a_database_that_refuses_is_503_at_once_and_recovers(server: Server, proxy: TcpProxy) -> None:
+    warm(server)
+    proxy.stop()
+    try:
+        for seconds, status, document in concurrently([server.url + path for path in DATA_PATHS * 2]):
+            assert (status, document) == (503, {"error": "database unavailable"})
+            assert seconds < 2
+        assert {status for _, status, _ in concurrently([server.url + "/healthz"] * 8)} == {200}
+    finally:
+        proxy.start()
+    recovery(server, time.perf_counter())
+
+
+def warm(server: Server) -> None:
+    """Every worker holds the forecast and has pooled connections, as after a while in service."""
+    workers, holding = server.worker_pids(), set()
+    deadline = time.monotonic() + 30
+    while holding != workers:
+        assert time.monotonic() < deadline, f"workers {sorted(workers - holding)} do not hold the forecast"
+        concurrently([server.url + PREDICT] * 8)
+        for _, status, document in concurrently([server.url + "/readyz"] * 16):
+            if status == 200 and SAMPLE_MODEL in document["worker"]["held"]:
+                holding.add(document["worker"]["pid"])
+
+
+def recovery(server: Server, since: float, within_s: float = 10) -> float:
+    """Seconds from ``since`` until every worker answers data requests again."""
+    while True:
+        statuses = {status for _, status, _ in concurrently([server.url + path for path in DATA_PATHS * 3])}
+        if statuses == {200}:
+            return time.perf_counter() - since
+        assert time.perf_counter() - since < within_s, (
+            f"still {statuses} {within_s} s after the database is back"
+        )
+        time.sleep(0.1)
+
+
+class Watch:
+    """Asks /healthz and the held forecast without pause, from two threads, while the block runs."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.slowest = 0.0
+        self.answered = 0
+        self.failures: list[tuple[str, int]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._ask, args=(path,)) for path in ("/healthz", PREDICT)]
+
+    def __enter__(self) -> Watch:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _ask(self, path: str) -> None:
+        while not self._stop.is_set():
+            seconds, status, _ = get(self.url + path)
+            self.slowest = max(self.slowest, seconds)
+            self.answered += 1
+            if status != 200:
+                self.failures.append((path, status))
+            time.sleep(0.02)
