@@ -201,7 +201,7 @@ MODEL_VERSION_STATUSES = ("training", "ready", "failed", "rejected")
 
 
 class MLModelVersion(Base):
-    """A trained model: LightGBM text artifact and metadata, committed together."""
+    """A model version: a ``training`` row while it trains, then its LightGBM text artifact and metadata."""
 
     __tablename__ = "ml_model_version"
     __table_args__ = (
@@ -217,6 +217,15 @@ class MLModelVersion(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 
     model: Mapped[MLModel] = relationship(back_populates="versions")
+
+
+Index(  # one training per model at a time (forecasting.registry.training)
+    "uq_ml_model_version_training",
+    MLModelVersion.model_id,
+    unique=True,
+    postgresql_where=MLModelVersion.status == "training",
+    sqlite_where=MLModelVersion.status == "training",
+)
 
 
 def served_versions(refused: Collection[int] = ()) -> Subquery:

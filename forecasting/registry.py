@@ -1,28 +1,43 @@
-"""Model versions: register (artifact and metadata in one transaction), look up, list.
+"""Model versions: claim a training, register its result, look up, list.
 
-A version is inserted as ``training``, its artifact read back *from the database*,
-parsed in a child process and asked to predict the rows the fitted booster
-predicted; only an identical answer makes it ``ready``. All of it is one
-transaction: a process killed part way (a CLI interrupted, a serving worker or a
-task killed) leaves no version at all, never one stuck in ``training`` (the
-migration 0002 marks those an earlier release left behind as ``failed``). A version
-that fails the check is kept as ``failed`` (with the reason), one that fails the
-optional gate as ``rejected``; neither is ever served. The served version is the one rule of
-:func:`models.served_versions`.
+One train per model at a time, across processes. A train first claims the model
+(:func:`training`): it takes the model's training lock (a Postgres advisory lock held
+by a session of its own, or an exclusive ``flock`` of a file beside a SQLite store) and
+inserts its version as ``training``; a partial unique index lets the database hold one
+such row per model. A second train meanwhile fails at once with
+:class:`TrainingInProgress` (409 in the service), naming the running version and since
+when. Both locks end with their process, so a train that was killed never blocks the
+model: the next train takes the lock and marks the version the killed one left in
+``training`` as ``failed``.
+
+At the end the booster's text model and metadata are written into that row, read back
+*from the database*, parsed in a child process and asked to predict the rows the
+fitted booster predicted; only an identical answer makes it ``ready``. A version that
+fails the check is kept as ``failed`` (with the reason), one that fails the optional
+gate as ``rejected``; neither is ever served. A train that stops before registering
+(an error, running out of time, an interrupt) deletes its row. The served version is
+the one rule of :func:`models.served_versions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from forecasting.configs import models_with_configs
-from forecasting.db import writing
-from forecasting.errors import NotFound
+from forecasting.db import is_postgres, writing
+from forecasting.errors import Conflict, ForecastingError, NotFound
 from forecasting.models import (
     MLModel,
     MLModelVersion,
@@ -30,7 +45,36 @@ from forecasting.models import (
     served_versions,
 )
 
+log = logging.getLogger(__name__)
+
 GATE_MASE = 1.0
+ORPHANED = "its training process ended before registering it (killed?); found by the model's next training"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A model claimed for one training: the version it will register into, and since when."""
+
+    model: str
+    model_id: int
+    version_id: int
+    started_at: datetime
+
+
+class TrainingInProgress(Conflict):
+    """Another process is training the model: one train per model at a time."""
+
+    def __init__(self, model: str, version_id: int | None, since: datetime | None):
+        running = (
+            f"version {version_id}, since {since:%Y-%m-%d %H:%M:%S} UTC"
+            if version_id is not None and since is not None
+            else "its version is being created"
+        )
+        super().__init__(
+            f"model {model!r} is already being trained ({running}); one training per model at a time: "
+            f"wait for it to finish (`forecasting model-versions {model}` shows its status)"
+        )
+        self.model, self.version_id, self.since = model, version_id, since
 
 
 @dataclass(frozen=True)
@@ -40,9 +84,124 @@ class Registered:
     reason: str | None
 
 
+@contextmanager
+def training(engine: Engine, model: str) -> Iterator[Claim]:
+    """Claim ``model`` for one training until the block ends (see the module's docstring).
+
+    Raises :class:`NotFound` for an unknown model and :class:`TrainingInProgress` while
+    another process trains it. The block registers into the claim with :func:`register`;
+    if it ends without doing so, its ``training`` row is deleted.
+    """
+    with engine.connect() as conn:
+        model_id = conn.scalar(select(MLModel.id).where(MLModel.name == model))
+    if model_id is None:
+        raise NotFound(f"unknown model: {model}")
+    with _training_lock(engine, model_id) as held:
+        if not held:
+            raise _in_progress(engine, model, model_id)
+        claim = _claim(engine, model, model_id)
+        try:
+            yield claim
+        finally:
+            _unclaim(engine, claim)
+
+
+@contextmanager
+def _training_lock(engine: Engine, model_id: int) -> Iterator[bool]:
+    """The model's training lock, if no live process holds it; yields whether this one does."""
+    if is_postgres(engine):
+        key = func.hashtextextended(f"forecasting train {model_id}", 0)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            held = bool(conn.scalar(select(func.pg_try_advisory_lock(key))))
+            try:
+                yield held
+            finally:
+                if held:
+                    _unlock(conn, key)
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":  # no other process can open it
+        yield True
+        return
+    descriptor = os.open(f"{database}-train-{model_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
+        except BlockingIOError:
+            held = False
+        yield held
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _unlock(conn: Connection, key) -> None:
+    try:
+        conn.scalar(select(func.pg_advisory_unlock(key)))
+    except SQLAlchemyError:
+        conn.invalidate()  # its session ends on the server, and the lock with it
+
+
+def _in_progress(engine: Engine, model: str, model_id: int) -> TrainingInProgress:
+    """The refusal naming the running version; it may take the holder of the lock a moment
+    to commit that version, so it is looked for a little while."""
+    for _ in range(20):
+        with engine.connect() as conn:
+            running = conn.execute(
+                select(MLModelVersion.id, MLModelVersion.created_at)
+                .where(MLModelVersion.model_id == model_id, MLModelVersion.status == "training")
+                .order_by(MLModelVersion.id.desc())
+                .limit(1)
+            ).one_or_none()
+        if running is not None:
+            return TrainingInProgress(model, running.id, running.created_at)
+        time.sleep(0.05)
+    return TrainingInProgress(model, None, None)
+
+
+def _claim(engine: Engine, model: str, model_id: int) -> Claim:
+    """Mark what a dead training left in ``training`` failed, and insert this one's version."""
+    try:
+        with writing(engine) as conn:
+            orphans = conn.execute(
+                select(MLModelVersion.id, MLModelVersion.meta).where(
+                    MLModelVersion.model_id == model_id, MLModelVersion.status == "training"
+                )
+            ).all()
+            for version_id, meta in orphans:
+                log.warning("model %r version %s: %s; marked failed", model, version_id, ORPHANED)
+                conn.execute(
+                    update(MLModelVersion)
+                    .where(MLModelVersion.id == version_id)
+                    .values(status="failed", meta={**meta, "status_reason": ORPHANED})
+                )
+            row = conn.execute(
+                insert(MLModelVersion)
+                .values(model_id=model_id, status="training", meta={})
+                .returning(MLModelVersion.id, MLModelVersion.created_at)
+            ).one()
+    except IntegrityError:  # a process that trains without the lock (an older release) got there first
+        raise _in_progress(engine, model, model_id) from None
+    return Claim(model, model_id, row.id, row.created_at)
+
+
+def _unclaim(engine: Engine, claim: Claim) -> None:
+    """Delete the claim's version unless it was registered; if the database is gone, the next
+    training marks it failed instead."""
+    try:
+        with writing(engine) as conn:
+            conn.execute(
+                delete(MLModelVersion).where(
+                    MLModelVersion.id == claim.version_id, MLModelVersion.status == "training"
+                )
+            )
+    except (SQLAlchemyError, ForecastingError) as exc:
+        log.warning("model %r version %s stays in training: %s", claim.model, claim.version_id, exc)
+
+
 def register(
     engine: Engine,
-    model_id: int,
+    claim: Claim,
     artifact: str,
     meta: dict[str, Any],
     check_rows: np.ndarray,
@@ -50,7 +209,7 @@ def register(
     *,
     gate: bool = False,
 ) -> Registered:
-    """Store a new version; it becomes ``ready`` only if the stored artifact predicts ``expected``.
+    """Store the claimed version; it becomes ``ready`` only if the stored artifact predicts ``expected``.
 
     With ``gate``, a version whose backtest MASE is >= 1 (no better than the seasonal
     naive forecast) is stored as ``rejected``.
@@ -58,23 +217,38 @@ def register(
     from forecasting.estimator import check_artifact  # LightGBM: only registering needs it, not listings
 
     with writing(engine) as conn:
-        version_id = conn.scalar(
-            insert(MLModelVersion)
-            .values(model_id=model_id, status="training", artifact=artifact, meta=meta)
-            .returning(MLModelVersion.id)
+        stored = conn.scalar(
+            _still_training(claim).values(artifact=artifact, meta=meta).returning(MLModelVersion.artifact)
         )
-        stored = conn.scalar(select(MLModelVersion.artifact).where(MLModelVersion.id == version_id))
-        reason = check_artifact(stored, check_rows, expected)
-        status = "failed" if reason else "ready"
-        mase = (meta.get("backtest") or {}).get("mase")
-        if status == "ready" and gate and mase is not None and mase >= GATE_MASE:
-            status, reason = "rejected", f"backtest MASE {mase:.3f} >= {GATE_MASE} (gate)"
-        conn.execute(
-            update(MLModelVersion)
-            .where(MLModelVersion.id == version_id)
-            .values(status=status, meta={**meta, "status_reason": reason} if reason else meta)
+    if stored is None:
+        raise _lost(claim)
+    reason = check_artifact(stored, check_rows, expected)
+    status = "failed" if reason else "ready"
+    mase = (meta.get("backtest") or {}).get("mase")
+    if status == "ready" and gate and mase is not None and mase >= GATE_MASE:
+        status, reason = "rejected", f"backtest MASE {mase:.3f} >= {GATE_MASE} (gate)"
+    with writing(engine) as conn:
+        done = conn.execute(
+            _still_training(claim).values(
+                status=status, meta={**meta, "status_reason": reason} if reason else meta
+            )
         )
-    return Registered(version_id, status, reason)
+    if done.rowcount != 1:
+        raise _lost(claim)
+    return Registered(claim.version_id, status, reason)
+
+
+def _still_training(claim: Claim):
+    return update(MLModelVersion).where(
+        MLModelVersion.id == claim.version_id, MLModelVersion.status == "training"
+    )
+
+
+def _lost(claim: Claim) -> Conflict:
+    return Conflict(
+        f"model {claim.model!r} version {claim.version_id} is no longer in training: its training lock "
+        "was lost (the database connection dropped?) and another training marked it failed; train again"
+    )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Train, backtest and register a model version: the pipeline the CLI, DAGs and service call.
 
-Reads the model and its data (two SELECTs), backtests on the data as known at each
-cut-off, fits on everything, and registers the booster with metadata that makes the
+Claims the model (one training per model at a time), reads the model and its data
+(two SELECTs), backtests on the data as known at each cut-off, fits on everything,
+and registers the booster into the claimed version with metadata that makes the
 version reproducible: the data version of every series, the params, the feature
 names, row counts, library versions, timings and the backtest.
 """
@@ -25,7 +26,7 @@ from forecasting.dataset import Dataset, load_dataset
 from forecasting.estimator import booster_names, fit, predict_latest
 from forecasting.features import build_training, feature_columns, make_panel
 from forecasting.limits import DEFAULT_WINDOWS
-from forecasting.registry import Registered, register
+from forecasting.registry import Registered, register, training
 
 
 @dataclass(frozen=True)
@@ -81,46 +82,60 @@ def train_model(
     gate: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Backtest (unless ``windows`` is 0), fit on all data, register a new version."""
-    started = time.perf_counter()
-    spec, data = load_model_data(engine, name)
-    timings = {"load_s": time.perf_counter() - started}
-    result = None
-    if windows:
+    """Backtest (unless ``windows`` is 0), fit on all data, register a new version.
+
+    One training per model at a time: while another process trains ``name``, this one
+    fails at once with :class:`~forecasting.registry.TrainingInProgress`.
+    """
+    with training(engine, name) as claim:
+        if progress:
+            progress(f"training {name} as version {claim.version_id}")
+        started = time.perf_counter()
+        spec, data = load_model_data(engine, name)
+        timings = {"load_s": time.perf_counter() - started}
+        result = None
+        if windows:
+            mark = time.perf_counter()
+            result = backtest(
+                data,
+                spec.preprocessing,
+                spec.ml_params,
+                windows=windows,
+                level=level,
+                progress=progress,
+            )
+            timings["backtest_s"] = time.perf_counter() - mark
+        if progress:
+            progress(f"training {name} on all data")
         mark = time.perf_counter()
-        result = backtest(
-            data, spec.preprocessing, spec.ml_params, windows=windows, level=level, progress=progress
+        panel = make_panel(data)
+        training_rows = build_training(panel, spec.preprocessing)
+        timings["features_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        columns = feature_columns(spec.preprocessing, panel.feature_names)
+        booster = fit(training_rows, columns, spec.ml_params)
+        timings["fit_s"] = time.perf_counter() - mark
+        check = predict_latest(booster, panel, spec.preprocessing)
+        timings["total_s"] = time.perf_counter() - started
+        meta = _metadata(
+            spec, data, training_rows, columns, result, {k: round(v, 3) for k, v in timings.items()}
         )
-        timings["backtest_s"] = time.perf_counter() - mark
-    if progress:
-        progress(f"training {name} on all data")
-    mark = time.perf_counter()
-    panel = make_panel(data)
-    training = build_training(panel, spec.preprocessing)
-    timings["features_s"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    columns = feature_columns(spec.preprocessing, panel.feature_names)
-    booster = fit(training, columns, spec.ml_params)
-    timings["fit_s"] = time.perf_counter() - mark
-    check = predict_latest(booster, panel, spec.preprocessing)
-    timings["total_s"] = time.perf_counter() - started
-    meta = _metadata(spec, data, training, columns, result, {k: round(v, 3) for k, v in timings.items()})
-    meta["last_dates"] = {s: t.isoformat() for s, t in check.groupby("series")["time"].max().items()}
-    registered: Registered = register(
-        engine,
-        spec.id,
-        booster.model_to_string(),
-        meta,
-        check[columns].to_numpy(dtype=float),
-        check["prediction"].to_numpy(),
-        gate=gate,
-    )
+        meta["last_dates"] = {s: t.isoformat() for s, t in check.groupby("series")["time"].max().items()}
+        registered: Registered = register(
+            engine,
+            claim,
+            booster.model_to_string(),
+            meta,
+            check[columns].to_numpy(dtype=float),
+            check["prediction"].to_numpy(),
+            gate=gate,
+        )
     return TrainResult(
         model=name,
         version_id=registered.version_id,
         status=registered.status,
         reason=registered.reason,
-        rows=len(training),
+        rows=len(training_rows),
         data_versions=data.data_versions,
         backtest=result,
         timings=meta["timings"],

@@ -11,9 +11,10 @@ from forecasting.configs import create_model, delete_config
 from forecasting.errors import InvalidInput
 from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
 from forecasting.pipelines import RETRAIN_DAG_ID, RETRAIN_MODELS_PARAM
-from forecasting.registry import model_versions, models_overview, version_record
+from forecasting.registry import TrainingInProgress, model_versions, models_overview, version_record
 from forecasting.training import train_model
 from serving import context
+from serving.errors import error
 from serving.jsonio import body, field, optional_body
 
 bp = Blueprint("models", __name__)
@@ -59,7 +60,10 @@ def delete(name: str):
 
 @bp.post("/model/<name>/train")
 def train(name: str):
-    """Backtest, fit and register a version inline, or trigger the retrain DAG run (202)."""
+    """Backtest, fit and register a version inline, or trigger the retrain DAG run (202).
+
+    One training per model at a time: 409 naming the running version while another runs.
+    """
     payload = optional_body()
     windows = field(payload, "windows", int, DEFAULT_WINDOWS)
     if not 0 <= windows <= MAX_WINDOWS:
@@ -69,7 +73,11 @@ def train(name: str):
     airflow = context.airflow()
     if airflow:
         return jsonify(airflow.trigger(RETRAIN_DAG_ID, {RETRAIN_MODELS_PARAM: [name]})), 202
-    result = train_model(context.engine(), name, windows=windows, gate=gate)
+    try:
+        result = train_model(context.engine(), name, windows=windows, gate=gate)
+    except TrainingInProgress as exc:
+        since = exc.since.isoformat() if exc.since else None
+        return error(str(exc), 409, running_version=exc.version_id, since=since)
     context.cache().expire(name)  # this worker serves it from the next request; others within the TTL
     return jsonify(result.as_dict()), 201
 

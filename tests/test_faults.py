@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -20,7 +21,8 @@ from sqlalchemy.exc import OperationalError
 
 from forecasting.db import SERVICE_TIMEOUTS, DatabaseTimeouts, make_engine
 from forecasting.errors import DatabaseUnavailable, InvalidInput
-from tests.conftest import SAMPLE_MODEL, empty_store, serve_sample
+from forecasting.registry import model_versions
+from tests.conftest import API_TOKEN, SAMPLE_MODEL, empty_store, serve_sample
 from tests.servers import Server, TcpProxy, gunicorn_server
 
 
@@ -248,3 +250,33 @@ class Watch:
             if status != 200:
                 self.failures.append((path, status))
             time.sleep(0.02)
+
+
+@pytest.mark.postgres
+def test_concurrent_trains_of_one_model_train_it_once(server: Server, store: Engine, record_property) -> None:
+    with store.connect() as conn:
+        before = {v["id"] for v in model_versions(conn, SAMPLE_MODEL)}
+
+    def post_train(_: int) -> requests.Response:
+        return requests.post(
+            f"{server.url}/api/model/{SAMPLE_MODEL}/train",
+            json={"windows": 2},
+            headers={"Authorization": f"Bearer {API_TOKEN}", "Connection": "close"},
+            timeout=120,
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(post_train, range(4)))
+
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
+    [trained] = [a.json() for a in answers if a.status_code == 201]
+    version = trained["version_id"]
+    for refused in (a.json() for a in answers if a.status_code == 409):
+        assert refused["running_version"] == version
+        assert f"is already being trained (version {version}, since " in refused["error"]
+        assert datetime.fromisoformat(refused["since"]) <= datetime.now(UTC).replace(tzinfo=None)
+    with store.connect() as conn:
+        after = {v["id"]: v["status"] for v in model_versions(conn, SAMPLE_MODEL)}
+    assert set(after) - before == {version}
+    assert after[version] == "ready"
+    record_property("concurrent_trains", "4 posted: 1 trained (201), 3 refused (409) naming it")

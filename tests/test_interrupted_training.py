@@ -1,7 +1,12 @@
-"""A training killed part way leaves no version in ``training``: CLI, serving worker, older releases."""
+"""A training killed part way never blocks its model: the next training marks its version failed.
+
+One training per model at a time holds for the CLI as for the service; versions an
+older release left in ``training`` are marked failed by migration 0002.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +22,7 @@ from sqlalchemy import Engine, insert, select
 from forecasting import migrate
 from forecasting.db import make_engine, writing
 from forecasting.models import MLModelVersion
-from forecasting.registry import model_versions
+from forecasting.registry import ORPHANED, model_versions, training
 from tests.conftest import API_TOKEN, SAMPLE_MODEL, serve_sample
 from tests.servers import FORECASTING, child_pids, gunicorn_server, run_cli
 
@@ -50,8 +55,7 @@ def statuses(engine: Engine) -> dict[int, str]:
         return {v["id"]: v["status"] for v in model_versions(conn, SAMPLE_MODEL)}
 
 
-def test_a_train_killed_during_registration_leaves_no_version_in_training(served: Engine) -> None:
-    before = statuses(served)
+def test_a_train_killed_part_way_never_blocks_the_model(served: Engine) -> None:
     url = served.url.render_as_string(hide_password=False)
     train = subprocess.Popen(
         [FORECASTING, "--database-url", url, "train", SAMPLE_MODEL, "--windows", "0"],
@@ -64,17 +68,38 @@ def test_a_train_killed_during_registration_leaves_no_version_in_training(served
     finally:
         os.killpg(train.pid, signal.SIGKILL)
         train.wait()
+    [killed] = [version for version, status in statuses(served).items() if status == "training"]
 
-    assert statuses(served) == before
-    retrained = run_cli(url, "train", SAMPLE_MODEL, "--windows", "0")
-    assert retrained.returncode == 0
+    retrained = run_cli(url, "train", SAMPLE_MODEL, "--windows", "0", "--json")
+
+    assert retrained.returncode == 0, retrained.stderr
+    with served.connect() as conn:
+        versions = {v["id"]: v for v in model_versions(conn, SAMPLE_MODEL)}
+    assert (versions[killed]["status"], versions[killed]["reason"]) == ("failed", ORPHANED)
+    assert versions[json.loads(retrained.stdout)["version_id"]]["status"] == "ready"
     assert "training" not in statuses(served).values()
 
 
+def test_a_train_while_another_process_trains_the_model_fails_naming_it(served: Engine) -> None:
+    url = served.url.render_as_string(hide_password=False)
+    with training(served, SAMPLE_MODEL) as running:
+        refused = run_cli(url, "train", SAMPLE_MODEL, "--windows", "0")
+        assert statuses(served)[running.version_id] == "training"
+    since = f"{running.started_at:%Y-%m-%d %H:%M:%S} UTC"
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"Error: model '{SAMPLE_MODEL}' is already being trained "
+        f"(version {running.version_id}, since {since}); one training per model at a time: wait for it "
+        f"to finish (`forecasting model-versions {SAMPLE_MODEL}` shows its status)"
+    )
+    assert running.version_id not in statuses(served)  # ended without registering: its row is gone
+    assert run_cli(url, "train", SAMPLE_MODEL, "--windows", "0").returncode == 0
+
+
 @pytest.mark.postgres
-def test_a_serving_worker_killed_during_post_train_leaves_no_version_in_training(pg_engine: Engine) -> None:
+def test_a_serving_worker_killed_during_post_train_never_blocks_the_model(pg_engine: Engine) -> None:
     store = serve_sample(pg_engine, windows=0)
-    before = statuses(store)
     with gunicorn_server(store.url.render_as_string(hide_password=False), workers=2) as server:
         posted = threading.Thread(
             target=lambda: _post_train(server.url),
@@ -87,22 +112,24 @@ def test_a_serving_worker_killed_during_post_train_leaves_no_version_in_training
         if child:
             os.kill(child, signal.SIGKILL)
         posted.join(timeout=60)
-        time.sleep(1)  # Postgres notices the dropped connection and rolls its transaction back
+        [killed] = [version for version, status in statuses(store).items() if status == "training"]
 
-        assert statuses(store) == before
-        assert requests.get(f"{server.url}/healthz", timeout=30).status_code == 200  # a new worker serves
+        retrained = _post_train(server.url)
+
+        assert retrained is not None and retrained.status_code == 201, retrained
+        assert statuses(store) == {1: "ready", killed: "failed", retrained.json()["version_id"]: "ready"}
 
 
-def _post_train(url: str) -> None:
+def _post_train(url: str) -> requests.Response | None:
     try:
-        requests.post(
+        return requests.post(
             f"{url}/api/model/{SAMPLE_MODEL}/train",
             json={"windows": 0},
             headers={"Authorization": f"Bearer {API_TOKEN}"},
             timeout=120,
         )
     except requests.RequestException:
-        pass  # the worker was killed under it
+        return None  # the worker was killed under it
 
 
 def test_the_migration_marks_versions_an_older_release_left_in_training_failed(tmp_path) -> None:

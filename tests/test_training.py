@@ -18,7 +18,15 @@ from forecasting.features import feature_columns, make_panel
 from forecasting.inference import forecast
 from forecasting.models import MLConfig, PreprocessingConfig
 from forecasting.refresh import refresh
-from forecasting.registry import ServedVersion, model_versions, models_overview, register, served_version
+from forecasting.registry import (
+    Registered,
+    ServedVersion,
+    model_versions,
+    models_overview,
+    register,
+    served_version,
+    training,
+)
 from forecasting.training import train_model
 from tests.store_checks import statements
 
@@ -125,10 +133,9 @@ def test_a_newer_ready_version_is_served_and_old_ones_are_kept(trained: Engine) 
 
 @dataclass(frozen=True)
 class Check:
-    """The served version, its model id, and check rows with the predictions it gives for them."""
+    """The served version and check rows with the predictions it gives for them."""
 
     good: ServedVersion
-    model_id: int
     rows: np.ndarray
     expected: np.ndarray
 
@@ -137,18 +144,24 @@ class Check:
 def check(trained: Engine) -> Check:
     with trained.connect() as conn:
         good = served_version(conn, "m")
-        model_id = get_model(conn, "m").id
     rows = np.zeros((1, len(good.meta["feature_names"])))
-    return Check(good, model_id, rows, load_booster(good.artifact).predict(rows))
+    return Check(good, rows, load_booster(good.artifact).predict(rows))
+
+
+def registered(
+    engine: Engine, artifact: str, meta: dict, check: Check, expected=None, gate=False
+) -> Registered:
+    """Register ``artifact`` as a new version of model m, as a training does at its end."""
+    expected = check.expected if expected is None else expected
+    with training(engine, "m") as claim:
+        return register(engine, claim, artifact, meta, check.rows, expected, gate=gate)
 
 
 def test_a_corrupt_artifact_never_becomes_ready(trained: Engine, check: Check) -> None:
-    good, model_id, rows, expected = check.good, check.model_id, check.rows, check.expected
-    truncated = register(
-        trained, model_id, good.artifact[: len(good.artifact) // 2], good.meta, rows, expected
-    )
-    garbage = register(trained, model_id, "not a model", good.meta, rows, expected)
-    different = register(trained, model_id, good.artifact, good.meta, rows, expected + 1.0)
+    good = check.good
+    truncated = registered(trained, good.artifact[: len(good.artifact) // 2], good.meta, check)
+    garbage = registered(trained, "not a model", good.meta, check)
+    different = registered(trained, good.artifact, good.meta, check, check.expected + 1.0)
     assert [r.status for r in (truncated, garbage, different)] == ["failed"] * 3
     assert "does not load" in garbage.reason and "predicts differently" in different.reason
     with trained.connect() as conn:
@@ -158,10 +171,10 @@ def test_a_corrupt_artifact_never_becomes_ready(trained: Engine, check: Check) -
 
 
 def test_the_gate_rejects_a_version_no_better_than_seasonal_naive(trained: Engine, check: Check) -> None:
-    good, model_id, rows, expected = check.good, check.model_id, check.rows, check.expected
+    good = check.good
     worse = {**good.meta, "backtest": {**good.meta["backtest"], "mase": 1.2}}
-    rejected = register(trained, model_id, good.artifact, worse, rows, expected, gate=True)
-    ungated = register(trained, model_id, good.artifact, worse, rows, expected)
+    rejected = registered(trained, good.artifact, worse, check, gate=True)
+    ungated = registered(trained, good.artifact, worse, check)
     assert (rejected.status, ungated.status) == ("rejected", "ready")
     assert "MASE 1.200" in rejected.reason
     with trained.connect() as conn:
