@@ -37,6 +37,7 @@ import pandas as pd
 
 from forecasting.configs import PreprocessingParams
 from forecasting.dataset import Dataset
+from forecasting.deadline import Deadline
 from forecasting.errors import InvalidInput
 from forecasting.estimator import fit, predict_latest
 from forecasting.features import Panel, build_training, feature_columns, make_panel, season_length
@@ -128,8 +129,14 @@ def backtest(
     windows: int = DEFAULT_WINDOWS,
     level: float = DEFAULT_LEVEL,
     progress: Callable[[str], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> BacktestResult:
-    """Train and score ``windows`` times on expanding windows; see the module docstring."""
+    """Train and score ``windows`` times on expanding windows; see the module docstring.
+
+    With a ``deadline``, each window after the first starts only if the windows left and
+    one more fit of their size (training's fit on all data) should end in time, judged by
+    the windows done so far.
+    """
     if windows < 1:
         raise InvalidInput(f"backtest windows must be >= 1, got {windows}")
     if not 0 < level < 1:
@@ -145,8 +152,15 @@ def backtest(
         )
     columns = feature_columns(params, panel.feature_names)
     points, features_s, fit_s = [], 0.0, 0.0
+    began = time.perf_counter()
     for number, position in enumerate(positions, 1):
         cutoff = panel.grid[position]
+        if deadline is not None and number > 1:
+            left = windows - number + 1
+            per_window = (time.perf_counter() - began) / (number - 1)
+            deadline.require(
+                f"the backtest's {left} remaining window(s) and the fit on all data", per_window * (left + 1)
+            )
         if progress:
             progress(f"backtest window {number}/{windows}: training on data up to {cutoff.date()}")
         started = time.perf_counter()

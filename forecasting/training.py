@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from forecasting.backtest import DEFAULT_LEVEL, BacktestResult, backtest
 from forecasting.configs import ModelSpec, get_model
 from forecasting.dataset import Dataset, load_dataset
+from forecasting.deadline import Deadline
 from forecasting.estimator import booster_names, fit, predict_latest
 from forecasting.features import build_training, feature_columns, make_panel
 from forecasting.limits import DEFAULT_WINDOWS
@@ -81,11 +82,15 @@ def train_model(
     level: float = DEFAULT_LEVEL,
     gate: bool = False,
     progress: Callable[[str], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> TrainResult:
     """Backtest (unless ``windows`` is 0), fit on all data, register a new version.
 
     One training per model at a time: while another process trains ``name``, this one
-    fails at once with :class:`~forecasting.registry.TrainingInProgress`.
+    fails at once with :class:`~forecasting.registry.TrainingInProgress`. With a
+    ``deadline`` (a request's), the work stops with
+    :class:`~forecasting.deadline.DeadlineExceeded` before a backtest window or the fit
+    that would not end in time, judged by the windows already done.
     """
     with training(engine, name) as claim:
         if progress:
@@ -94,6 +99,7 @@ def train_model(
         spec, data = load_model_data(engine, name)
         timings = {"load_s": time.perf_counter() - started}
         result = None
+        fit_estimate_s = 0.0
         if windows:
             mark = time.perf_counter()
             result = backtest(
@@ -103,8 +109,12 @@ def train_model(
                 windows=windows,
                 level=level,
                 progress=progress,
+                deadline=deadline,
             )
             timings["backtest_s"] = time.perf_counter() - mark
+            fit_estimate_s = timings["backtest_s"] / windows
+        if deadline is not None:
+            deadline.require(f"training {name}: the fit on all data", fit_estimate_s)
         if progress:
             progress(f"training {name} on all data")
         mark = time.perf_counter()

@@ -62,7 +62,8 @@ def delete(name: str):
 def train(name: str):
     """Backtest, fit and register a version inline, or trigger the retrain DAG run (202).
 
-    One training per model at a time: 409 naming the running version while another runs.
+    One training per model at a time: 409 naming the running version while another
+    runs. Inline work stops with 504 when it would not finish within the request timeout.
     """
     payload = optional_body()
     windows = field(payload, "windows", int, DEFAULT_WINDOWS)
@@ -73,8 +74,9 @@ def train(name: str):
     airflow = context.airflow()
     if airflow:
         return jsonify(airflow.trigger(RETRAIN_DAG_ID, {RETRAIN_MODELS_PARAM: [name]})), 202
+    deadline = context.inline_deadline()
     try:
-        result = train_model(context.engine(), name, windows=windows, gate=gate)
+        result = train_model(context.engine(), name, windows=windows, gate=gate, deadline=deadline)
     except TrainingInProgress as exc:
         since = exc.since.isoformat() if exc.since else None
         return error(str(exc), 409, running_version=exc.version_id, since=since)

@@ -7,7 +7,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Engine
 
-from serving.settings import Settings
+from forecasting.deadline import Deadline
+from serving.settings import REQUEST_TIMEOUT, Settings
 
 
 def _get(name: str) -> Any:
@@ -29,3 +30,14 @@ def cache():
 def airflow():
     """The Airflow client, or None when train/update run inline."""
     return _get("airflow")
+
+
+def inline_deadline() -> Deadline:
+    """When ``train`` or ``update-*`` work done inside this request must stop (no Airflow configured)."""
+    limit = settings().request_timeout_s
+    return Deadline(
+        settings().inline_budget_s,
+        f"work inside a request is bounded by {REQUEST_TIMEOUT} ({limit:g} s). Long work belongs to Airflow: "
+        "with FORECASTING_AIRFLOW_URL, _USERNAME and _PASSWORD set, this route triggers its DAG run instead; "
+        "or run it with the forecasting CLI",
+    )

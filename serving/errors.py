@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from forecasting.deadline import DeadlineExceeded
 from forecasting.errors import (
     ArtifactError,
     Conflict,
@@ -34,6 +35,7 @@ STATUS = {
     SourceError: 502,
     ArtifactError: 503,
     DatabaseNotReady: 503,
+    DeadlineExceeded: 504,
 }
 
 

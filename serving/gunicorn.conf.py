@@ -10,11 +10,13 @@ Environment:
   FORECASTING_BIND      address to listen on (default 127.0.0.1:8000; a container sets 0.0.0.0:8000)
   FORECASTING_WORKERS   worker processes (default: one per CPU core this process may use)
   FORECASTING_THREADS   threads per worker (default 4)
+  FORECASTING_REQUEST_TIMEOUT  seconds a request's work may take (default 30; gunicorn's timeout)
   PROMETHEUS_MULTIPROC_DIR  where workers write metric samples (default: a fresh temporary directory)
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -43,7 +45,10 @@ bind = [os.environ.get("FORECASTING_BIND") or "127.0.0.1:8000"]
 worker_class = "gthread"
 workers = int(os.environ.get("FORECASTING_WORKERS") or _cores())
 threads = int(os.environ.get("FORECASTING_THREADS") or 4)
-timeout = 30  # a worker silent this long is restarted; nginx waits longer for an answer (proxy_read_timeout)
+# FORECASTING_REQUEST_TIMEOUT (read by serving/settings.py too, with the same default; a test checks
+# they agree): a worker silent this long is restarted, and inline train and update-* work stops in time
+# to answer within it; nginx waits longer for an answer (proxy_read_timeout).
+timeout = math.ceil(float(os.environ.get("FORECASTING_REQUEST_TIMEOUT") or 30))
 graceful_timeout = 20  # in-flight requests finish on SIGTERM; a container stop allows 30 s
 accesslog = "-"  # stdout; errors and the app's log go to stderr
 # Not needed in a container, and its default path is shared by every server of a user.

@@ -7,6 +7,7 @@ never notices that, so only the service's own limits can.
 
 from __future__ import annotations
 
+import runpy
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +23,9 @@ from sqlalchemy.exc import OperationalError
 from forecasting.db import SERVICE_TIMEOUTS, DatabaseTimeouts, make_engine
 from forecasting.errors import DatabaseUnavailable, InvalidInput
 from forecasting.registry import model_versions
+from serving.settings import Settings
 from tests.conftest import API_TOKEN, SAMPLE_MODEL, empty_store, serve_sample
-from tests.servers import Server, TcpProxy, gunicorn_server
+from tests.servers import CONFIG, Server, TcpProxy, gunicorn_server
 
 
 @pytest.mark.postgres
@@ -280,3 +282,42 @@ def test_concurrent_trains_of_one_model_train_it_once(server: Server, store: Eng
     assert set(after) - before == {version}
     assert after[version] == "ready"
     record_property("concurrent_trains", "4 posted: 1 trained (201), 3 refused (409) naming it")
+
+
+def test_inline_training_past_the_request_timeout_answers_504_and_frees_the_model(
+    served: Engine, app_for, auth
+) -> None:
+    client = app_for(served, request_timeout_s=0.5).test_client()
+    started = time.perf_counter()
+    answer = client.post(f"/api/model/{SAMPLE_MODEL}/train", json={"windows": 13}, headers=auth)
+    elapsed = time.perf_counter() - started
+
+    assert answer.status_code == 504, answer.get_json()
+    message = answer.get_json()["error"]
+    assert message.startswith(
+        "the backtest's 12 remaining window(s) and the fit on all data would take about "
+    )
+    assert "FORECASTING_REQUEST_TIMEOUT (0.5 s)" in message and "FORECASTING_AIRFLOW_URL" in message
+    assert elapsed < 2
+    with served.connect() as conn:
+        assert [v["status"] for v in model_versions(conn, SAMPLE_MODEL)] == ["ready"]  # nothing left training
+    retrained = (
+        app_for(served)
+        .test_client()
+        .post(f"/api/model/{SAMPLE_MODEL}/train", json={"windows": 0}, headers=auth)
+    )
+    assert retrained.status_code == 201, retrained.get_json()
+
+
+@pytest.mark.parametrize("configured", [None, "45"])
+def test_gunicorn_and_the_service_read_one_request_timeout(
+    configured: str | None, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the config's own would be a new directory
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    if configured is None:
+        monkeypatch.delenv("FORECASTING_REQUEST_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("FORECASTING_REQUEST_TIMEOUT", configured)
+    gunicorn = runpy.run_path(str(CONFIG))
+    assert gunicorn["timeout"] == Settings.from_env().request_timeout_s == float(configured or 30)
