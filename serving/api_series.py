@@ -42,8 +42,9 @@ def _refreshed(results: list) -> tuple[Any, int]:
 
 
 def _sources() -> dict[str, DataSource]:
-    """The sources as the service configures them: CSV files only under FORECASTING_CSV_ROOTS."""
-    return {CsvSource.name: CsvSource(csv_roots(context.settings().csv_roots))}
+    """The sources as the service configures them: CSV files only under FORECASTING_CSV_ROOTS,
+    downloads from Google that stop at the request's deadline."""
+    return {CsvSource.name: CsvSource(csv_roots(context.settings().csv_roots)), **context.inline_sources()}
 
 
 def _trigger_refresh(names: list[str]):

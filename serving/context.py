@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from forecasting.deadline import Deadline
+from forecasting.sources import DataSource
 from serving.settings import REQUEST_TIMEOUT, Settings
 
 
@@ -41,3 +42,10 @@ def inline_deadline() -> Deadline:
         "with FORECASTING_AIRFLOW_URL, _USERNAME and _PASSWORD set, this route triggers its DAG run instead; "
         "or run it with the forecasting CLI",
     )
+
+
+def inline_sources() -> dict[str, DataSource]:
+    """Sources for downloads inside this request: no retry of Google's waits past its deadline."""
+    from forecasting.sources.google_trends import GoogleTrendsSource
+
+    return {"google_trends": GoogleTrendsSource(deadline=inline_deadline())}

@@ -7,6 +7,7 @@ never notices that, so only the service's own limits can.
 
 from __future__ import annotations
 
+import re
 import runpy
 import threading
 import time
@@ -17,12 +18,17 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+import responses
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from forecasting.apply import apply_document
 from forecasting.db import SERVICE_TIMEOUTS, DatabaseTimeouts, make_engine
-from forecasting.errors import DatabaseUnavailable, InvalidInput
+from forecasting.deadline import Deadline
+from forecasting.errors import DatabaseUnavailable, InvalidInput, RateLimited
 from forecasting.registry import model_versions
+from forecasting.sources.base import SeriesSpec
+from forecasting.sources.google_trends import GoogleTrendsSettings, GoogleTrendsSource
 from serving.settings import Settings
 from tests.conftest import API_TOKEN, SAMPLE_MODEL, empty_store, serve_sample
 from tests.servers import CONFIG, Server, TcpProxy, gunicorn_server
@@ -307,6 +313,51 @@ def test_inline_training_past_the_request_timeout_answers_504_and_frees_the_mode
         .post(f"/api/model/{SAMPLE_MODEL}/train", json={"windows": 0}, headers=auth)
     )
     assert retrained.status_code == 201, retrained.get_json()
+
+
+def test_inline_refresh_never_sleeps_past_the_request_timeout_on_rate_limits(
+    engine: Engine, app_for, auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_document(engine, {"series": [{"name": "pizza", "source": "google_trends"}]})
+    monkeypatch.setenv("FORECASTING_GOOGLE_TRENDS_BACKOFF", "100000")  # any retry would sleep for hours
+    client = app_for(engine).test_client()
+    with responses.RequestsMock() as google:
+        for method in (responses.GET, responses.POST):
+            google.add(method, re.compile(r"https://trends\.google\.com/.*"), status=429)
+        started = time.perf_counter()
+        answer = client.post("/api/timeseries/pizza/update-values", headers=auth)
+        elapsed = time.perf_counter() - started
+
+    assert answer.status_code == 502
+    [result] = answer.get_json()["results"]
+    assert result["outcome"] == "error"
+    assert result["error"].startswith(
+        "series 'pizza': Google Trends answered 429 Too Many Requests for keyword 'pizza' (attempt 1 of 5); "
+        "waiting to retry and retrying would take about "
+    )
+    assert (
+        "of the 24 s this work may take; work inside a request is bounded by FORECASTING_REQUEST_TIMEOUT"
+        in (result["error"])
+    )
+    assert "Long work belongs to Airflow" in result["error"]
+    assert elapsed < 5
+
+
+def test_a_deadline_lets_a_retry_run_only_if_it_ends_in_time() -> None:
+    sleeps: list[float] = []
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as google:
+        for method in (responses.GET, responses.POST):
+            google.add(method, re.compile(r"https://trends\.google\.com/.*"), status=429)
+        for backoff, deadline_s in ((1.0, 10.0), (10.0, 10.0)):
+            source = GoogleTrendsSource(
+                GoogleTrendsSettings(backoff=backoff, retries=1),
+                sleep=sleeps.append,
+                jitter=lambda: 1.0,
+                deadline=Deadline(deadline_s, "use Airflow"),
+            )
+            with pytest.raises(RateLimited, match="use Airflow" if backoff == 10.0 else "on all 2 attempt"):
+                source.download(SeriesSpec(name="pizza", source="google_trends", params={}))
+    assert sleeps == [1.0]  # 1 s and an attempt fit in 10 s; 10 s and an attempt do not
 
 
 @pytest.mark.parametrize("configured", [None, "45"])

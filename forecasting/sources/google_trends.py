@@ -24,6 +24,7 @@ import requests
 from pytrends.exceptions import ResponseError, TooManyRequestsError
 from pytrends.request import TrendReq
 
+from forecasting.deadline import Deadline
 from forecasting.errors import InvalidInput, RateLimited, SourceError, SourceUnavailable
 from forecasting.sources.base import SeriesSpec, granularity, int_param, reject_unknown, to_int
 
@@ -34,6 +35,7 @@ GPROPS = ("", "images", "news", "youtube", "froogle")
 ENV_PREFIX = "FORECASTING_GOOGLE_TRENDS_"
 _GEO = re.compile(r"[A-Z]{2}(-[A-Z0-9]+)*")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ATTEMPT_S = 2.0  # what a retry needs after its sleep when Google answers (cookie, explore, timeline)
 
 
 @dataclass(frozen=True)
@@ -103,14 +105,18 @@ class GoogleTrendsSource:
         settings: GoogleTrendsSettings | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        deadline: Deadline | None = None,
     ):
         """Settings default to the environment (:meth:`GoogleTrendsSettings.from_env`).
 
         ``sleep`` and ``jitter`` (a factor in [0, 1)) are injectable so tests never wait.
+        With a ``deadline`` (a request's), no attempt or retry sleep runs past it: the
+        series fails with the deadline's advice instead.
         """
         self.settings = settings or GoogleTrendsSettings.from_env()
         self._sleep = sleep
         self._jitter = jitter
+        self._deadline = deadline
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Normalise params; geo and timeframe stay unset so the connection's defaults apply."""
@@ -185,6 +191,12 @@ class GoogleTrendsSource:
                         f"(1 + {self.settings.retries} retries); {_advice(exc)}",
                     ) from exc
                 delay = self._delay(attempt - 1)
+                if self._deadline is not None and not self._deadline.allows(delay + ATTEMPT_S):
+                    raise (RateLimited if isinstance(exc, TooManyRequestsError) else SourceUnavailable)(
+                        series,
+                        f"{_outcome(exc)} for keyword {keyword!r} (attempt {attempt} of {attempts}); "
+                        + self._deadline.explain("waiting to retry and retrying", delay + ATTEMPT_S),
+                    ) from exc
                 log.warning(
                     "series %r: %s (attempt %d of %d); retrying in %.1fs",
                     series,
@@ -204,10 +216,13 @@ class GoogleTrendsSource:
     def _fetch(self, params: Mapping[str, Any]) -> pd.DataFrame:
         """One full attempt: cookie, tokens, then the timeline; pytrends raises on failure."""
         settings = self.settings
+        timeout = settings.timeout
+        if self._deadline is not None:  # no request waits for an answer past the deadline
+            timeout = tuple(max(0.1, min(limit, self._deadline.remaining())) for limit in timeout)
         trends = TrendReq(
             hl=settings.hl,
             tz=settings.tz,
-            timeout=settings.timeout,
+            timeout=timeout,
             proxies=list(settings.proxies),  # pytrends removes failing proxies from it
             retries=0,
             backoff_factor=0,
