@@ -32,7 +32,21 @@ if TYPE_CHECKING:
 
 
 class _Group(click.Group):
-    """Turns domain and database errors into one line on stderr and exit code 1."""
+    """Turns domain and database errors into one line on stderr and exit code 1.
+
+    Arguments are checked before any command sees them: undecodable bytes in argv arrive
+    as lone surrogates, which no database and no output can encode, even in a lookup.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from forecasting.errors import shown
+        from forecasting.inputs import text_problem
+
+        for position, arg in enumerate(args, start=1):
+            problem = text_problem(arg)
+            if problem:
+                raise click.UsageError(f"argument {position} {shown(arg)} {problem}", ctx)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

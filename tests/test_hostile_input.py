@@ -361,6 +361,25 @@ def test_the_cli_refuses_a_name_that_is_not_text(engine):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["versions", "a\udcffb"],
+        ["values", "a\udcffb"],
+        ["predict", "m\udcff"],
+        ["series", "delete", "\udcff"],
+    ],
+)
+def test_the_cli_refuses_any_argument_that_is_not_text(engine, args):
+    """A lookup too, not only a creation: the database would be asked to encode a lone surrogate."""
+    url = engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["--database-url", url, *args])
+
+    assert result.exit_code == 2
+    assert "lone surrogate" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 # --- 5. non-finite numbers: refused on the way in, never written on the way out -------------------
 
 
