@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from forecasting.configs import data_config_members, models_with_configs, validate_params
 from forecasting.db import writing
 from forecasting.errors import Conflict, InvalidInput, NotFound, listed, shown
-from forecasting.inputs import check_text, too_deep
+from forecasting.inputs import check_json, check_text, too_deep
 from forecasting.models import (
     DataConfig,
     DataConfigSeries,
@@ -124,7 +124,11 @@ def apply_document(
 
 
 def load_file(path: str | os.PathLike[str]) -> Any:
-    """Parse a YAML file; a missing file or a syntax error is InvalidInput naming file and line."""
+    """Parse a YAML file; a missing file or a syntax error is InvalidInput naming file and line.
+
+    The document must be plain JSON-like data within the input bounds
+    (:func:`forecasting.inputs.check_json`), checked before anything walks it.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -132,7 +136,7 @@ def load_file(path: str | os.PathLike[str]) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{path}: cannot read the file: {exc}") from None
     try:
-        return yaml.safe_load(text)
+        return check_json(f"{path}: the document", yaml.safe_load(text))
     except RecursionError:
         raise too_deep(f"{path}: the document") from None
     except yaml.MarkedYAMLError as exc:

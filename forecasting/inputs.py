@@ -9,7 +9,9 @@ validators), so a value refused on one path is refused on all:
 - JSON-like values (params, bodies) are nested at most :data:`MAX_DEPTH` levels (a
   deeper one exhausted Python's recursion in every later reader) and hold only texts,
   finite numbers, booleans, nulls, lists and mappings with text keys: NaN and the
-  infinities are not JSON, and one stored made every later answer invalid JSON.
+  infinities are not JSON, and one stored made every later answer invalid JSON;
+- and hold at most :data:`MAX_VALUES` values in all: YAML's aliases let a few hundred
+  bytes stand for a billion values, which every later reader would walk.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from forecasting.errors import InvalidInput, cut, shown
 
 MAX_DEPTH = 32  # levels of lists and mappings; params need three or four
+MAX_VALUES = 100_000  # values in one document or params; a large apply document holds a few thousand
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -51,8 +54,12 @@ def check_json(what: str, value: Any) -> Any:
     Walks the value without recursion, so the check itself cannot exhaust the stack.
     """
     pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    seen = 0
     while pending:
         item, where, depth = pending.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise InvalidInput(f"{what} holds more than {MAX_VALUES} values")
         at = f"{what}: {where} " if where else f"{what} "
         if isinstance(item, str):
             problem = text_problem(item)

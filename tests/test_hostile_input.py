@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -25,7 +26,7 @@ from forecasting.apply import apply_document, apply_file
 from forecasting.cli import cli
 from forecasting.configs import data_config_members, ml_params, preprocessing_params
 from forecasting.errors import InvalidInput
-from forecasting.inputs import MAX_DEPTH
+from forecasting.inputs import MAX_DEPTH, MAX_VALUES
 from forecasting.models import MAX_ID
 from forecasting.refresh import add_and_download, refresh
 from forecasting.series import ROUTE_WORDS, new_series_spec
@@ -207,6 +208,20 @@ def test_a_deeply_nested_yaml_document_is_invalid_input(engine, tmp_path, nestin
 
     with pytest.raises(InvalidInput, match=f"nested more than {MAX_DEPTH} levels"):
         apply_file(engine, path)
+
+
+def test_a_yaml_document_that_expands_through_aliases_is_refused_at_once(engine, tmp_path):
+    """A billion laughs: 150 bytes that expand to 10^9 values; the check stops at its bound."""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]" for i in range(8)]
+    lines.append("ml_configs: [{name: m, params: {x: *i}}]")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")
+
+    started = time.monotonic()
+    with pytest.raises(InvalidInput, match=f"more than {MAX_VALUES} values"):
+        apply_file(engine, path)
+    assert time.monotonic() - started < 5
 
 
 def test_params_nested_beyond_the_bound_are_refused_by_apply(engine):
