@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ DEFAULT_CACHE_TTL_S = 30.0
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 REQUEST_TIMEOUT = "FORECASTING_REQUEST_TIMEOUT"
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # gunicorn's own default
+# Longer inline work belongs to Airflow; nginx (deploy/nginx.conf) waits longer than this for an answer.
+MAX_REQUEST_TIMEOUT_S = 240.0
 INLINE_SHARE = 0.8  # of the request timeout, for inline work: the rest stores its result and answers
 
 
@@ -69,8 +70,11 @@ def request_timeout_s(environ: Mapping[str, str] | None = None) -> float:
     """``FORECASTING_REQUEST_TIMEOUT``: gunicorn's worker timeout and the bound of inline work."""
     env = os.environ if environ is None else environ
     value = _number(env, REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT_S, float)
-    if not 0 < value < math.inf:
-        raise InvalidInput(f"{REQUEST_TIMEOUT} must be a positive number of seconds")
+    if not 0 < value <= MAX_REQUEST_TIMEOUT_S:
+        raise InvalidInput(
+            f"{REQUEST_TIMEOUT} must be a positive number of seconds, at most {MAX_REQUEST_TIMEOUT_S:g} "
+            "(longer work belongs to Airflow)"
+        )
     return value
 
 

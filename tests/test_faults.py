@@ -372,3 +372,9 @@ def test_gunicorn_and_the_service_read_one_request_timeout(
         monkeypatch.setenv("FORECASTING_REQUEST_TIMEOUT", configured)
     gunicorn = runpy.run_path(str(CONFIG))
     assert gunicorn["timeout"] == Settings.from_env().request_timeout_s == float(configured or 30)
+
+
+@pytest.mark.parametrize("configured", ["0", "-1", "241", "inf", "nan"])
+def test_a_request_timeout_beyond_what_the_proxy_waits_for_is_refused(configured: str) -> None:
+    with pytest.raises(InvalidInput, match="FORECASTING_REQUEST_TIMEOUT.*(at most 240|not be negative)"):
+        Settings.from_env({"FORECASTING_REQUEST_TIMEOUT": configured})

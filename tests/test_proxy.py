@@ -29,7 +29,7 @@ import requests
 from forecasting.db import make_engine
 from forecasting.migrate import upgrade
 from scripts import stack
-from serving.settings import DEFAULT_MAX_BODY_BYTES
+from serving.settings import DEFAULT_MAX_BODY_BYTES, MAX_REQUEST_TIMEOUT_S
 from tests.conftest import API_TOKEN
 from tests.servers import CONFIG, Server, free_port, gunicorn_server, stop_process_group
 
@@ -269,6 +269,7 @@ def test_the_configs_client_timeouts_are_short_and_it_waits_longer_than_gunicorn
     for name in ("client_header_timeout", "client_body_timeout", "send_timeout", "keepalive_timeout"):
         assert 0 < seconds[name] <= 10, name
     assert seconds["proxy_read_timeout"] > float(child.stdout)
+    assert seconds["proxy_read_timeout"] > MAX_REQUEST_TIMEOUT_S  # whatever the deployment sets
     assert re.search(r"^\s*proxy_request_buffering on;$", config, re.MULTILINE)
     assert re.search(r"^\s*proxy_buffering on;$", config, re.MULTILINE)
     assert re.search(rf"^\s*client_max_body_size {DEFAULT_MAX_BODY_BYTES};$", config, re.MULTILINE)
