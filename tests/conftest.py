@@ -19,6 +19,7 @@ from forecasting.migrate import upgrade
 from forecasting.models import Base
 from forecasting.sources.csv_roots import CSV_ROOTS_SETTING
 from tests import airflow_env
+from tests.servers import SERVER_TTL_S, Server, TcpProxy, gunicorn_server
 
 REPO = airflow_env.REPO
 AIRFLOW = Path(sys.executable).with_name("airflow")  # the venv's CLI
@@ -187,3 +188,27 @@ def airflow_db() -> Path:
     """Airflow's metadata database (SQLite in a throwaway AIRFLOW_HOME), migrated once."""
     subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True, timeout=300)
     return AIRFLOW_HOME
+
+
+# The service as deployed, one per test module: the sample model trained once on Postgres, reached
+# through a TCP proxy the tests can stop or freeze, served by a two-worker gunicorn.
+@pytest.fixture(scope="module")
+def store(postgres_engine: Engine) -> Engine:
+    """The sample model trained once: a module's tests share one server, whose start is the slow part."""
+    return serve_sample(empty_store(postgres_engine), windows=0)
+
+
+@pytest.fixture(scope="module")
+def proxy(store: Engine) -> Iterator[TcpProxy]:
+    proxy = TcpProxy((store.url.host or "127.0.0.1", store.url.port or 5432)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def server(store: Engine, proxy: TcpProxy) -> Iterator[Server]:
+    url = store.url.set(port=proxy.port).render_as_string(hide_password=False)
+    with gunicorn_server(url, cache_ttl_s=SERVER_TTL_S) as server:
+        yield server

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import requests
 
+SERVER_TTL_S = 1.0  # the `server` fixture's cache TTL: short, so workers check the database during a test
+
 REPO = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 CONFIG = REPO / "serving" / "gunicorn.conf.py"

@@ -11,7 +11,6 @@ import re
 import runpy
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,8 +29,8 @@ from forecasting.registry import model_versions
 from forecasting.sources.base import SeriesSpec
 from forecasting.sources.google_trends import GoogleTrendsSettings, GoogleTrendsSource
 from serving.settings import Settings
-from tests.conftest import API_TOKEN, SAMPLE_MODEL, empty_store, serve_sample
-from tests.servers import CONFIG, Server, TcpProxy, gunicorn_server
+from tests.conftest import API_TOKEN, SAMPLE_MODEL
+from tests.servers import CONFIG, SERVER_TTL_S, Server, TcpProxy
 
 
 @pytest.mark.postgres
@@ -114,7 +113,6 @@ DATA_PATHS = (
 )
 FAILS_WITHIN_S = 10.0  # a data request on a frozen database answers 503 within this
 ANSWERS_WITHIN_S = 1.0  # /healthz and a held forecast, frozen database or not
-TTL_S = 1.0  # short, so that workers check the frozen database in the background during the test
 
 
 def get(url: str, timeout_s: float = 30) -> tuple[float, int, dict | None]:
@@ -131,27 +129,6 @@ def concurrently(urls: list[str]) -> list[tuple[float, int, dict | None]]:
         return list(pool.map(get, urls))
 
 
-@pytest.fixture(scope="module")
-def store(postgres_engine: Engine) -> Engine:
-    return serve_sample(empty_store(postgres_engine), windows=0)
-
-
-@pytest.fixture(scope="module")
-def proxy(store: Engine) -> Iterator[TcpProxy]:
-    proxy = TcpProxy((store.url.host or "127.0.0.1", store.url.port or 5432)).start()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def server(store: Engine, proxy: TcpProxy) -> Iterator[Server]:
-    url = store.url.set(port=proxy.port).render_as_string(hide_password=False)
-    with gunicorn_server(url, cache_ttl_s=TTL_S) as server:
-        yield server
-
-
 @pytest.mark.postgres
 def test_data_requests_fail_fast_while_healthz_and_held_forecasts_answer(
     server: Server, proxy: TcpProxy, record_property
@@ -164,7 +141,7 @@ def test_data_requests_fail_fast_while_healthz_and_held_forecasts_answer(
             started = time.perf_counter()
             fired = concurrently([server.url + DATA_PATHS[i % len(DATA_PATHS)] for i in range(10)])
             first_wave_s = time.perf_counter() - started
-            time.sleep(2 * TTL_S)  # workers' background checks meet the frozen database
+            time.sleep(2 * SERVER_TTL_S)  # workers' background checks meet the frozen database
             later = concurrently([server.url + path for path in DATA_PATHS * 2])
     finally:
         proxy.thaw()

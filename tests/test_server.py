@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,40 +17,17 @@ from sqlalchemy import Engine
 
 from forecasting.registry import model_versions
 from forecasting.series import series_overview
-from tests.conftest import SAMPLE_MODEL, empty_store, serve_sample
-from tests.servers import FORECASTING, Server, TcpProxy, gunicorn_server
+from tests.conftest import SAMPLE_MODEL
+from tests.servers import FORECASTING, SERVER_TTL_S, Server, TcpProxy
 from tests.store_checks import add_corrupt_version
 
 pytestmark = pytest.mark.postgres
 
-TTL_S = 1.0
 LOAD_BUDGET_S = 20.0  # a worker's check, the artifact's parse in a child process, the forecast
 PREDICT = f"/api/model/{SAMPLE_MODEL}/predict"
 TARGETS = ["sample-coffee", "sample-tea"]
 HORIZONS = list(range(1, 13))
 DATA_PATHS = ("/readyz", "/api/timeseries")
-
-
-@pytest.fixture(scope="module")
-def store(postgres_engine: Engine) -> Engine:
-    """The sample model trained once: the tests share one server, whose start is the slow part."""
-    return serve_sample(empty_store(postgres_engine), windows=0)
-
-
-@pytest.fixture(scope="module")
-def proxy(store: Engine) -> Iterator[TcpProxy]:
-    proxy = TcpProxy((store.url.host or "127.0.0.1", store.url.port or 5432)).start()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def server(store: Engine, proxy: TcpProxy) -> Iterator[Server]:
-    url = store.url.set(port=proxy.port).render_as_string(hide_password=False)
-    with gunicorn_server(url, cache_ttl_s=TTL_S) as server:
-        yield server
 
 
 def answers(url: str, path: str = PREDICT, n: int = 16) -> list[tuple[int, str | None]]:
@@ -139,7 +115,9 @@ def test_a_version_registered_through_the_cli_is_served_within_the_ttl(
         seen = answers(server.url, n=24)
         assert set(seen) <= {(200, old), (200, new)}
         waited = time.monotonic() - registered
-        assert waited < TTL_S + LOAD_BUDGET_S, f"after {waited:.1f} s still answered {sorted(set(seen))}"
+        assert waited < SERVER_TTL_S + LOAD_BUDGET_S, (
+            f"after {waited:.1f} s still answered {sorted(set(seen))}"
+        )
     pickup = time.monotonic() - registered
     record_property("pickup_s", round(pickup, 2))
     print(f"version {new} served by every request {pickup:.2f} s after `forecasting train` returned")
@@ -151,7 +129,7 @@ def test_a_corrupt_artifact_does_not_replace_the_served_version(server: Server, 
     assert len(workers) == 2
     corrupt = add_corrupt_version(store, int(served))
 
-    deadline = time.monotonic() + TTL_S + LOAD_BUDGET_S
+    deadline = time.monotonic() + SERVER_TTL_S + LOAD_BUDGET_S
     refused: list[dict] = []
     while not refused:
         assert set(answers(server.url, n=8)) == {(200, served)}
@@ -165,7 +143,7 @@ def test_a_corrupt_artifact_does_not_replace_the_served_version(server: Server, 
     listed = requests.get(f"{server.url}/api/model/{SAMPLE_MODEL}", timeout=30).json()
     assert listed["served_version"] == int(served)  # the worker marked it failed: the listing agrees
 
-    keep_until = time.monotonic() + 3 * TTL_S
+    keep_until = time.monotonic() + 3 * SERVER_TTL_S
     while time.monotonic() < keep_until:
         assert set(answers(server.url, n=8)) == {(200, served)}
     assert server.process.poll() is None
