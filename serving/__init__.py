@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 from forecasting.models import MAX_ID
 from serving.settings import Settings
 
-__all__ = ["close", "create_app"]
+__all__ = ["add_routes", "close", "create_app"]
 
 
 class IdConverter(IntegerConverter):
@@ -25,14 +25,13 @@ class IdConverter(IntegerConverter):
 def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI app: ``gunicorn 'serving:create_app()'`` or ``forecasting serve``."""
     from forecasting.db import make_engine
-    from serving import airflow_runs, api, errors, health, openapi, pages
+    from serving import airflow_runs, errors
     from serving.cache import ForecastCache
     from serving.jsonio import JSONProvider, refuse_unstorable_path
     from serving.metrics import Metrics
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
-    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     engine = make_engine(settings.database_url, settings.db_timeouts)
@@ -47,9 +46,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     app.before_request(refuse_unstorable_path)
     metrics.register(app)
-    for module in (api, health, openapi, pages):
-        app.register_blueprint(module.bp)
+    add_routes(app)
     return app
+
+
+def add_routes(app: Flask) -> None:
+    """Every route of the service (what ``/openapi.json`` describes); needs no database to be added."""
+    from serving import api, apidoc, health, pages
+
+    app.url_map.converters["int"] = IdConverter
+    for module in (api, health, apidoc, pages):
+        app.register_blueprint(module.bp)
 
 
 def close(app: Flask) -> None:

@@ -5,19 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from forecasting.configs import create_model, delete_config
-from forecasting.errors import InvalidInput
-from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
 from forecasting.pipelines import RETRAIN_DAG_ID, RETRAIN_MODELS_PARAM
 from forecasting.registry import TrainingInProgress, model_versions, models_overview, version_record
 from forecasting.training import train_model
 from serving import context
+from serving.apidoc import DAG_RUN_NOTE, Answer, operation
 from serving.errors import error
-from serving.jsonio import body, field, optional_body
+from serving.schemas import (
+    Backtest,
+    BacktestQuery,
+    CreateModel,
+    DagRun,
+    Forecast,
+    Model,
+    ModelVersion,
+    Train,
+    TrainingRunning,
+    TrainResult,
+    WhatIf,
+)
 
 bp = Blueprint("models", __name__)
+MODEL = ("model", "sample-forecast")
+FORECAST_ERRORS = (404, 409, 503)
 
 
 def _overview(name: str) -> dict[str, Any]:
@@ -26,6 +39,11 @@ def _overview(name: str) -> dict[str, Any]:
 
 
 @bp.get("/model")
+@operation(
+    "List every model with its served version and that version's MASE",
+    {200: Answer("Every model", [Model])},
+    (503,),
+)
 def list_models():
     """Every model with its served version and that version's MASE (one query)."""
     with context.engine().connect() as conn:
@@ -33,25 +51,34 @@ def list_models():
 
 
 @bp.post("/model")
-def create():
-    payload = body()
-    name = field(payload, "name", str)
+@operation(
+    "Create a model from three configs (by name)",
+    {201: Answer("The new model", Model)},
+    (404, 409, 503),
+    body=CreateModel,
+    write=True,
+)
+def create(payload: CreateModel):
     create_model(
         context.engine(),
-        name,
-        ml_config=field(payload, "ml_config", str),
-        data_config=field(payload, "data_config", str),
-        preprocessing_config=field(payload, "preprocessing_config", str),
+        payload.name,
+        ml_config=payload.ml_config,
+        data_config=payload.data_config,
+        preprocessing_config=payload.preprocessing_config,
     )
-    return jsonify(_overview(name)), 201
+    return jsonify(_overview(payload.name)), 201
 
 
 @bp.get("/model/<name>")
+@operation("One model", {200: Answer("The model", Model)}, (404, 503), name=MODEL)
 def get(name: str):
     return jsonify(_overview(name))
 
 
 @bp.delete("/model/<name>")
+@operation(
+    "Delete a model and all its versions", {204: Answer("Deleted")}, (404, 409, 503), name=MODEL, write=True
+)
 def delete(name: str):
     """Delete a model and all its versions."""
     delete_config(context.engine(), "model", name)
@@ -59,24 +86,34 @@ def delete(name: str):
 
 
 @bp.post("/model/<name>/train")
-def train(name: str):
+@operation(
+    f"Backtest, fit and register a new version. One training per model at a time. {DAG_RUN_NOTE}",
+    {
+        201: Answer("The registered version (ready, failed or rejected)", TrainResult),
+        202: Answer(DAG_RUN_NOTE, DagRun),
+        409: Answer("Another training of this model is running (its version and start)", TrainingRunning),
+    },
+    (404, 502, 503, 504),
+    body=Train,
+    body_required=False,
+    name=MODEL,
+    write=True,
+)
+def train(name: str, payload: Train):
     """Backtest, fit and register a version inline, or trigger the retrain DAG run (202).
 
     One training per model at a time: 409 naming the running version while another
     runs. Inline work stops with 504 when it would not finish within the request timeout.
     """
-    payload = optional_body()
-    windows = field(payload, "windows", int, DEFAULT_WINDOWS)
-    if not 0 <= windows <= MAX_WINDOWS:
-        raise InvalidInput(f"field 'windows' must be between 0 and {MAX_WINDOWS}, got {windows}")
-    gate = field(payload, "gate", bool, False)
     _overview(name)  # 404 for an unknown model, before anything is triggered
     airflow = context.airflow()
     if airflow:
         return jsonify(airflow.trigger(RETRAIN_DAG_ID, {RETRAIN_MODELS_PARAM: [name]})), 202
     deadline = context.inline_deadline()
     try:
-        result = train_model(context.engine(), name, windows=windows, gate=gate, deadline=deadline)
+        result = train_model(
+            context.engine(), name, windows=payload.windows, gate=payload.gate, deadline=deadline
+        )
     except TrainingInProgress as exc:
         since = exc.since.isoformat() if exc.since else None
         return error(str(exc), 409, running_version=exc.version_id, since=since)
@@ -85,6 +122,18 @@ def train(name: str):
 
 
 @bp.get("/model/<name>/predict")
+@operation(
+    "The served version's forecast on the current data (cached per version and data)",
+    {
+        200: Answer(
+            "The forecast",
+            Forecast,
+            headers={"X-Model-Version": {"schema": {"type": "integer"}, "required": True}},
+        )
+    },
+    FORECAST_ERRORS,
+    name=MODEL,
+)
 def predict(name: str):
     """The served version's forecast on the current data, computed once per (version, data)."""
     held = context.cache().get(name)
@@ -94,28 +143,44 @@ def predict(name: str):
 
 
 @bp.post("/model/<name>/predict")
-def predict_what_if(name: str):
+@operation(
+    "A what-if forecast: the supplied history replaces the stored values of the series it names",
+    {200: Answer("The forecast; supplied series have data version null", Forecast)},
+    FORECAST_ERRORS,
+    body=WhatIf,
+    name=MODEL,
+    write=True,
+)
+def predict_what_if(name: str, payload: WhatIf):
     """A forecast with supplied history (``{"history": [{series, time, value}, ...]}``)."""
-    rows = field(body(), "history", list)
-    if not rows or not all(isinstance(row, dict) and isinstance(row.get("series"), str) for row in rows):
-        raise InvalidInput("field 'history' must be a non-empty list of {series, time, value} objects")
+    rows = [row.model_dump() for row in payload.history]
     return jsonify(context.cache().what_if(name, pd.DataFrame(rows)))
 
 
 @bp.get("/model/<name>/versions")
+@operation(
+    "Every version of the model, newest first",
+    {200: Answer("The versions", [ModelVersion])},
+    (404, 503),
+    name=MODEL,
+)
 def versions(name: str):
     with context.engine().connect() as conn:
         return jsonify(model_versions(conn, name))
 
 
 @bp.get("/model/<name>/backtest")
-def backtest(name: str):
+@operation(
+    "The backtest recorded with the served version (or with `?version=N`)",
+    {200: Answer("The backtest", Backtest)},
+    (404, 503),
+    query=BacktestQuery,
+    name=MODEL,
+)
+def backtest(name: str, query: BacktestQuery):
     """The backtest recorded with the served version (or ``?version=N``)."""
-    version = request.args.get("version", type=int)
-    if "version" in request.args and version is None:
-        raise InvalidInput("query parameter 'version' must be an integer")
     with context.engine().connect() as conn:
-        record = version_record(conn, name, version)
+        record = version_record(conn, name, query.version)
     return jsonify(
         {
             "model": name,

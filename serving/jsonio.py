@@ -2,9 +2,10 @@
 
 Every request body is parsed here (:func:`body`) with the rules of
 :mod:`forecasting.inputs`: nested at most ``MAX_DEPTH`` levels, finite numbers only, no NUL
-character or lone surrogate in any text. Every answer is strict JSON: the provider refuses
-NaN and the infinities rather than write them (Python's default writes ``NaN``, which no
-JSON parser but Python's reads).
+character or lone surrogate in any text; then its model of :mod:`serving.schemas` validates it
+(:func:`validated`), and a refusal is one short message naming the field. Every answer is
+strict JSON: the provider refuses NaN and the infinities rather than write them (Python's
+default writes ``NaN``, which no JSON parser but Python's reads).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import io
 import json
 import math
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from flask import request
 from flask.json.provider import DefaultJSONProvider
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from forecasting.errors import InvalidInput, shown
+from forecasting.errors import InvalidInput, cut, shown
 from forecasting.inputs import check_json, check_text, too_deep
 
 BODY = "the request body"
+M = TypeVar("M", bound=BaseModel)
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -122,15 +126,51 @@ def optional_body() -> dict[str, Any]:
     return body() if request.get_data(cache=True) else {}
 
 
-def field(payload: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-    """``payload[key]`` of type ``kind``; missing is an error unless a default is given."""
-    if key not in payload:
-        if default is ...:
-            raise InvalidInput(f"missing field {key!r}")
-        return default
-    value = payload[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        names = " or ".join(k.__name__ for k in kinds)
-        raise InvalidInput(f"field {key!r} must be {names}, got {shown(value)}")
-    return value
+# pydantic's error types, as the Python type the field must have
+_TYPES = {
+    "string_type": "str",
+    "int_type": "int",
+    "int_parsing": "an integer",
+    "int_from_float": "int",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "bool",
+    "bool_parsing": "a boolean",
+    "dict_type": "dict",
+    "list_type": "list",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
+
+
+def validated(model: type[M], data: dict[str, Any], where: str = "field") -> M:
+    """``data`` as ``model``, or InvalidInput naming the first field that is wrong (``where``:
+    "field" for a body, "query parameter" for a query string)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        custom = getattr(model, "message", None)
+        raise InvalidInput((custom and custom(error)) or _message(model, error, where)) from None
+
+
+def _bounds(model: type[BaseModel], name: str) -> str:
+    """``"0 and 104"``: the ``ge``/``le`` bounds of a top-level field."""
+    field = model.model_fields.get(name)
+    found = {type(m).__name__: m for m in (field.metadata if field else [])}
+    return f"{getattr(found.get('Ge'), 'ge', '-inf')} and {getattr(found.get('Le'), 'le', 'inf')}"
+
+
+def _message(model: type[BaseModel], error: ErrorDetails, where: str) -> str:
+    """One short line: the field's path, what it must be, and the value cut short (never the whole input)."""
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{cut(str(part))}" for part in error["loc"])
+    path = path.lstrip(".")
+    kind = error["type"]
+    if kind == "missing":
+        return f"missing {where} {path!r}"
+    got = f", got {shown(error['input'])}"
+    if kind in _TYPES:
+        return f"{where} {path!r} must be {_TYPES[kind]}{got}"
+    if kind in ("greater_than_equal", "less_than_equal") and len(error["loc"]) == 1:
+        return f"{where} {path!r} must be between {_bounds(model, path)}{got}"
+    return f"{where} {path!r}: {error['msg'][:1].lower()}{error['msg'][1:]}{got}"

@@ -1,0 +1,388 @@
+"""Every REST body, query and answer of the service, declared once as a pydantic model.
+
+Request models validate (strict types: ``"2"`` is not an integer, ``1`` not a boolean;
+unknown keys are ignored) after :mod:`serving.jsonio` has parsed the body with the input
+rules; :mod:`serving.apidoc` turns all of them into the OpenAPI document. Answer models
+describe the JSON the domain builds (the views do not pass answers through them): their
+field names are the public interface.
+
+Names are checked by the one rule of the domain (:func:`forecasting.series.validate_name`,
+shared with the CLI and ``apply``), which the schema states as a pattern.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import ErrorDetails
+
+from forecasting.errors import shown
+from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
+from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES, NAME_LENGTH
+from forecasting.series import ROUTE_WORDS, validate_name
+
+_NAME_CHAR = r"[^/%\s\u0000-\u001f\u007f-\u009f]"  # \s: str.strip()'s whitespace, which may not end a name
+NAME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": NAME_LENGTH,
+    "pattern": f"^{_NAME_CHAR}(?:[^/%\\u0000-\\u001f\\u007f-\\u009f]*{_NAME_CHAR})?$",
+    "not": {"enum": sorted({".", "..", *ROUTE_WORDS})},
+    "description": (
+        "Stored verbatim (quotes, markup, spaces inside, any script) if a URL can address it: no '/', '%' "
+        "or control character, no NUL or lone surrogate, not '.' or '..', no leading or trailing "
+        f"whitespace, and not a fixed word of the URLs ({', '.join(sorted(ROUTE_WORDS))})"
+    ),
+}
+ID_SCHEMA: dict[str, Any] = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_ID,
+    "description": "A database id (a larger one names no object: 404)",
+}
+
+
+def _name(kind: str) -> Any:
+    """A name of ``kind`` (series, model...) checked by the domain's rule, its message kept."""
+    return Annotated[str, AfterValidator(lambda name: validate_name(kind, name)), WithJsonSchema(NAME_SCHEMA)]
+
+
+SeriesName = _name("series")
+ConfigName = _name("config")
+ModelName = _name("model")
+Figure = Annotated[
+    float | None, Field(description="Rounded to 6 places; null for NaN and infinities (and when missing)")
+]
+DateTime = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "ISO 8601 date-time, UTC without offset",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}",
+            "examples": ["2026-11-15T00:00:00"],
+        }
+    ),
+]
+Status = Literal[MODEL_VERSION_STATUSES]  # type: ignore[valid-type]
+
+
+class Request(BaseModel):
+    """A body or query: strict types, unknown keys ignored (the views read the fields they know)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    example: ClassVar[dict[str, Any] | None] = None
+
+    @classmethod
+    def message(cls, error: ErrorDetails) -> str | None:
+        """A message of this model's own for ``error``, or None for the generic one."""
+        return None
+
+
+class CreateSeries(Request):
+    name: SeriesName
+    source: str = Field(
+        description="The downloader: sample, csv (a file under FORECASTING_CSV_ROOTS) or google_trends; "
+        "series of source upload are created by their first upload"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="The source's options")
+    example: ClassVar = {"name": "sample-new", "source": "sample", "params": {"periods": 120}}
+
+
+class UploadQuery(Request):
+    """How to parse an uploaded CSV, as the csv source's params say; the domain's rule for those
+    params (:func:`forecasting.sources.csv_file.read_options`, shared with ``csv`` series) checks
+    them, names the series in its messages and refuses unknown ones."""
+
+    model_config = ConfigDict(strict=False, extra="allow")
+    column: str | None = Field(
+        None,
+        description="The value column, by its header or its Google search term",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+    )
+    less_than_one: float | None = Field(
+        None,
+        description="The value read for Google's '<1' (default 0.5)",
+        json_schema_extra={"minimum": 0, "exclusiveMaximum": 1},
+    )
+    date_format: str | None = Field(
+        None,
+        description="A strptime layout of the dates (default: YYYY-MM-DD or YYYY-MM)",
+        json_schema_extra={"pattern": "%"},
+    )
+
+
+class CreateParamsConfig(Request):
+    name: ConfigName
+    params: dict[str, Any]
+
+
+class CreateModelConfig(CreateParamsConfig):
+    example: ClassVar = {"name": "lgbm-tiny", "params": {"n_estimators": 20, "num_leaves": 7}}
+
+
+class CreatePreprocessingConfig(CreateParamsConfig):
+    example: ClassVar = {"name": "weekly-4", "params": {"horizon": [1, 2, 3, 4], "target_lags": [1, 2, 52]}}
+
+
+class CreateDataConfig(Request):
+    name: ConfigName
+    targets: list[str] = Field(description="Series names: the targets of the models using it")
+    features: list[str] = Field(default_factory=list, description="Series names: extra regressors")
+    example: ClassVar = {"name": "tea-only", "targets": ["sample-tea"], "features": ["sample-flu"]}
+
+
+class CreateModel(Request):
+    name: ModelName
+    ml_config: str
+    data_config: str
+    preprocessing_config: str
+    example: ClassVar = {
+        "name": "tea-forecast",
+        "ml_config": "lgbm-small",
+        "data_config": "sample-panel",
+        "preprocessing_config": "weekly-12",
+    }
+
+
+class Train(Request):
+    windows: int = Field(DEFAULT_WINDOWS, ge=0, le=MAX_WINDOWS, description="Backtest cut-offs, a week apart")
+    gate: bool = Field(False, description="Store a version with backtest MASE >= 1 as rejected")
+    example: ClassVar = {"windows": 1, "gate": False}
+
+
+class HistoryRow(Request):
+    series: str
+    time: str = Field(description="A date text such as 2026-11-15, from 1900 to 2200")
+    value: float
+
+
+HISTORY_ROWS = "must be a non-empty list of {series, time, value} objects"
+
+
+class WhatIf(Request):
+    history: list[HistoryRow] = Field(
+        min_length=1,
+        description="Weekly values on the weeks of the model's data; they replace the stored values of the "
+        "series they name",
+    )
+    example: ClassVar = {
+        "history": [
+            {"series": "sample-flu", "time": "2026-11-08", "value": 40.0},
+            {"series": "sample-flu", "time": "2026-11-15", "value": 55.0},
+        ]
+    }
+
+    @classmethod
+    def message(cls, error: ErrorDetails) -> str | None:
+        """The rows' messages as the domain words them for a what-if history (tests name them)."""
+        loc = error["loc"]
+        if loc[:1] != ("history",) or len(loc) == 1 and error["type"] != "too_short":
+            return None
+        if len(loc) == 3 and error["type"] == "missing":
+            return f"history needs columns series, time, value; missing: {loc[2]}"
+        if len(loc) == 3 and loc[2] in ("time", "value"):
+            wanted = "a date text such as 2026-11-15" if loc[2] == "time" else "a finite number"
+            return f"history has a bad time or value: {loc[2]} {shown(error['input'])} is not {wanted}"
+        return f"field 'history' {HISTORY_ROWS}"
+
+
+class BacktestQuery(Request):
+    model_config = ConfigDict(strict=False, extra="ignore")
+    version: int | None = Field(
+        None,
+        description="A version of the model (default: the served one)",
+        json_schema_extra={"minimum": 0, "maximum": MAX_ID},
+    )
+
+
+# --- answers ---------------------------------------------------------------------------------------
+
+
+class Error(BaseModel):
+    error: str
+
+
+class Series(BaseModel):
+    id: int
+    name: str
+    source: str
+    params: dict[str, Any]
+    current_version_id: int | None
+    n_values: int
+    first_time: DateTime | None
+    last_time: DateTime | None
+    n_versions: int
+    synthetic: bool = Field(description="The source makes synthetic data")
+
+
+class RefreshResult(BaseModel):
+    series: str
+    outcome: Literal["created", "appended", "new_version", "unchanged", "error"]
+    version_id: int | None
+    rows_added: int
+    error: str | None
+
+
+class SeriesWithRefresh(Series):
+    refresh: RefreshResult
+
+
+class RefreshReport(BaseModel):
+    results: list[RefreshResult]
+    errors: int
+
+
+class RefreshFailed(BaseModel):
+    error: str
+    results: list[RefreshResult] | None = None
+    errors: int | None = None
+
+
+class SeriesVersion(BaseModel):
+    id: int
+    created_at: DateTime
+    expired: bool
+    n_values: int
+
+
+class Value(BaseModel):
+    time: DateTime
+    value: float
+
+
+class SeriesValues(BaseModel):
+    series: str
+    version_id: int
+    values: list[Value]
+
+
+class ParamsConfig(BaseModel):
+    name: str
+    params: dict[str, Any]
+    created_at: DateTime
+    n_models: int = Field(description="Models using it (a used config cannot be deleted)")
+
+
+class DataConfig(BaseModel):
+    name: str
+    created_at: DateTime
+    targets: list[str]
+    features: list[str]
+
+
+class Model(BaseModel):
+    name: str
+    ml_config: str
+    data_config: str
+    preprocessing_config: str
+    served_version: int | None
+    served_created_at: DateTime | None
+    mase: Figure
+    n_versions: int
+
+
+class ModelVersion(BaseModel):
+    id: int
+    created_at: DateTime
+    status: Status
+    served: bool
+    mase: Figure
+    rows: int | None
+    data_versions: dict[str, int] | None
+    reason: str | None
+
+
+class TrainResult(BaseModel):
+    model: str
+    version_id: int
+    status: Status
+    reason: str | None
+    rows: int
+    data_versions: dict[str, int]
+    mase: Figure
+    timings: dict[str, float]
+
+
+class TrainingRunning(Error):
+    running_version: int | None = Field(description="The version being trained")
+    since: DateTime | None = Field(description="When that training started")
+
+
+class ForecastRow(BaseModel):
+    series: str
+    last_date: DateTime
+    last_value: Figure
+    horizon: int
+    target_date: DateTime
+    prediction: Figure
+    predicted_delta: Figure
+    lower: Figure
+    upper: Figure
+
+
+class Forecast(BaseModel):
+    model: str
+    model_version: int
+    model_created_at: DateTime
+    data_versions: dict[str, int | None] = Field(
+        description="Current data version per series; null for series supplied in a what-if"
+    )
+    trained_on_data_versions: dict[str, int] | None
+    interval_level: Figure
+    forecasts: list[ForecastRow]
+
+
+class Backtest(BaseModel):
+    model: str
+    model_version: int
+    status: Status
+    backtest: dict[str, Any] | None = Field(
+        description="The backtest summary; null when trained with windows=0"
+    )
+
+
+class DagRun(BaseModel):
+    dag_id: str
+    dag_run_id: str
+    state: str | None
+    conf: dict[str, Any]
+    url: str = Field(description="The run in Airflow's UI")
+
+
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class ModelServed(BaseModel):
+    model: str
+    served_version: int | None
+    mase: Figure
+
+
+class Held(BaseModel):
+    model_version: int
+    newest_ready_version: int
+    forecast_from: str | None
+    age_s: float | None = Field(
+        description="Seconds since this worker checked the model against the database; null when a check "
+        "is due at the next request (e.g. this worker has just trained it)"
+    )
+
+
+class RefusedVersion(BaseModel):
+    model: str
+    version: int
+    reason: str
+
+
+class Worker(BaseModel):
+    held: dict[str, Held]
+    refused_versions: list[RefusedVersion]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    models: list[ModelServed]
+    worker: Worker
