@@ -296,7 +296,9 @@ def test_inline_refresh_never_sleeps_past_the_request_timeout_on_rate_limits(
     engine: Engine, app_for, auth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     apply_document(engine, {"series": [{"name": "pizza", "source": "google_trends"}]})
-    monkeypatch.setenv("FORECASTING_GOOGLE_TRENDS_BACKOFF", "100000")  # any retry would sleep for hours
+    # Any retry would sleep for years: full jitter draws a share of the cap, so the cap is huge too.
+    monkeypatch.setenv("FORECASTING_GOOGLE_TRENDS_BACKOFF", "1e9")
+    monkeypatch.setenv("FORECASTING_GOOGLE_TRENDS_MAX_BACKOFF", "1e9")
     client = app_for(engine).test_client()
     with responses.RequestsMock() as google:
         for method in (responses.GET, responses.POST):
