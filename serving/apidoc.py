@@ -124,11 +124,11 @@ class _Components:
     """The document's ``components.schemas``, filled as operations name models."""
 
     def __init__(self) -> None:
-        self.schemas: dict[str, Schema] = {}
+        self.schemas: dict[str, Schema] = {"JsonValue": _json_value_refs(schemas.JSON_VALUE_SCHEMA)}
 
     def ref(self, model: type[BaseModel]) -> Schema:
         if model.__name__ not in self.schemas:
-            schema = model.model_json_schema(ref_template=REF)
+            schema = _json_value_refs(model.model_json_schema(ref_template=REF))
             self.schemas.update(schema.pop("$defs", {}))
             self.schemas[model.__name__] = schema
         return {"$ref": REF.format(model=model.__name__)}
@@ -139,6 +139,17 @@ class _Components:
         if isinstance(declared, list):
             return {"type": "array", "items": self.schema(declared[0])}
         return declared
+
+
+def _json_value_refs(schema: Any) -> Any:
+    """``schema`` with each :data:`schemas.JSON_VALUE` placeholder made a ``$ref`` to JsonValue."""
+    if schema == schemas.JSON_VALUE:
+        return {"$ref": REF.format(model="JsonValue")}
+    if isinstance(schema, dict):
+        return {key: _json_value_refs(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_json_value_refs(value) for value in schema]
+    return schema
 
 
 def _error(components: _Components, code: int) -> Schema:

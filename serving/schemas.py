@@ -43,6 +43,24 @@ ID_SCHEMA: dict[str, Any] = {
 }
 
 
+STORABLE = r"^[^\u0000]*$"  # and no lone surrogate: what jsonio's parse refuses in any text of a body
+Text = Annotated[str, WithJsonSchema({"type": "string", "pattern": STORABLE})]
+JSON_VALUE = {"x-json-value": True}  # pydantic resolves no $ref of ours: apidoc makes it one to JsonValue
+JSON_VALUE_SCHEMA: dict[str, Any] = {
+    "description": "Any JSON a body may hold: finite numbers, texts without NUL, nested at most 32 levels",
+    "anyOf": [
+        {"type": "string", "pattern": STORABLE},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": JSON_VALUE},
+        {"type": "object", "propertyNames": {"pattern": STORABLE}, "additionalProperties": JSON_VALUE},
+    ],
+}
+_ANY_KEYS: dict[str, Any] = {"propertyNames": {"pattern": STORABLE}, "additionalProperties": JSON_VALUE}
+JsonObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object", **_ANY_KEYS})]
+
+
 def _name(kind: str) -> Any:
     """A name of ``kind`` (series, model...) checked by the domain's rule, its message kept."""
     return Annotated[str, AfterValidator(lambda name: validate_name(kind, name)), WithJsonSchema(NAME_SCHEMA)]
@@ -71,7 +89,7 @@ Status = Literal[MODEL_VERSION_STATUSES]  # type: ignore[valid-type]
 class Request(BaseModel):
     """A body or query: strict types, unknown keys ignored (the views read the fields they know)."""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="ignore", json_schema_extra=_ANY_KEYS)
     example: ClassVar[dict[str, Any] | None] = None
 
     @classmethod
@@ -82,11 +100,11 @@ class Request(BaseModel):
 
 class CreateSeries(Request):
     name: SeriesName
-    source: str = Field(
+    source: Text = Field(
         description="The downloader: sample, csv (a file under FORECASTING_CSV_ROOTS) or google_trends; "
         "series of source upload are created by their first upload"
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="The source's options")
+    params: JsonObject = Field(default_factory=dict, description="The source's options")
     example: ClassVar = {"name": "sample-new", "source": "sample", "params": {"periods": 120}}
 
 
@@ -115,7 +133,7 @@ class UploadQuery(Request):
 
 class CreateParamsConfig(Request):
     name: ConfigName
-    params: dict[str, Any]
+    params: JsonObject
 
 
 class CreateModelConfig(CreateParamsConfig):
@@ -128,16 +146,18 @@ class CreatePreprocessingConfig(CreateParamsConfig):
 
 class CreateDataConfig(Request):
     name: ConfigName
-    targets: list[str] = Field(description="Series names: the targets of the models using it")
-    features: list[str] = Field(default_factory=list, description="Series names: extra regressors")
+    targets: list[Text] = Field(
+        description="Series names: the targets of the models using it", json_schema_extra={"minItems": 1}
+    )
+    features: list[Text] = Field(default_factory=list, description="Series names: extra regressors")
     example: ClassVar = {"name": "tea-only", "targets": ["sample-tea"], "features": ["sample-flu"]}
 
 
 class CreateModel(Request):
     name: ModelName
-    ml_config: str
-    data_config: str
-    preprocessing_config: str
+    ml_config: Text
+    data_config: Text
+    preprocessing_config: Text
     example: ClassVar = {
         "name": "tea-forecast",
         "ml_config": "lgbm-small",
@@ -153,8 +173,8 @@ class Train(Request):
 
 
 class HistoryRow(Request):
-    series: str
-    time: str = Field(description="A date text such as 2026-11-15, from 1900 to 2200")
+    series: Text
+    time: Text = Field(description="A date text such as 2026-11-15, from 1900 to 2200")
     value: float
 
 
