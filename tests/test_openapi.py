@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from forecasting.db import make_engine
 from forecasting.migrate import upgrade
+from forecasting.registry import training
 from serving import add_routes, airflow_runs
 from serving.jsonio import JSONProvider
 from tests.conftest import SAMPLE_MODEL, serve_sample
@@ -40,7 +41,7 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
-CONFORMANCE = CHECKS[1:]  # for the cases that provoke a documented 502 on purpose
+CONFORMANCE = CHECKS[1:]  # for the cases that provoke a documented 502 or 504 on purpose
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
@@ -247,6 +248,30 @@ def test_oversize_bodies_answer_413_as_documented(app_for, app: Flask, auth, pat
     small = app_for(engine, max_body_bytes=64)
     case = schema[path]["POST"].Case(body={"name": "x" * 100, "params": {}}, media_type="application/json")
     assert case.call_and_validate(app=small, headers=auth, checks=CHECKS).status_code == 413
+    engine.dispose()
+
+
+def test_a_running_training_answers_409_as_documented(app: Flask, auth):
+    """While another process holds the model's training claim: 409 with its version and start."""
+    engine = make_engine(app.extensions["forecasting"]["settings"].database_url)
+    case = schema["/api/model/{name}/train"]["POST"].Case(
+        path_parameters={"name": SAMPLE_MODEL}, body={"windows": 0}, media_type="application/json"
+    )
+    with training(engine, SAMPLE_MODEL) as claim:
+        response = case.call_and_validate(app=app, headers=auth, checks=CHECKS)
+    engine.dispose()
+    assert response.status_code == 409, response.text
+    assert response.json()["running_version"] == claim.version_id and response.json()["since"]
+
+
+def test_inline_work_out_of_time_answers_504_as_documented(app_for, app: Flask, auth):
+    engine = make_engine(app.extensions["forecasting"]["settings"].database_url)
+    hurried = app_for(engine, request_timeout_s=0.2)
+    case = schema["/api/model/{name}/train"]["POST"].Case(
+        path_parameters={"name": SAMPLE_MODEL}, body={"windows": 13}, media_type="application/json"
+    )
+    response = case.call_and_validate(app=hurried, headers=auth, checks=CONFORMANCE)
+    assert response.status_code == 504, response.text
     engine.dispose()
 
 
