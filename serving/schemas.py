@@ -213,7 +213,7 @@ class BacktestQuery(Request):
     version: int | None = Field(
         None,
         description="A version of the model (default: the served one)",
-        json_schema_extra={"minimum": 0, "maximum": MAX_ID},
+        json_schema_extra={"minimum": 0, "maximum": MAX_ID, "examples": [1]},
     )
 
 
