@@ -8,9 +8,11 @@ A document has up to five sections, each a list of items named uniquely within i
     data_configs:           [{name, targets, features?}]
     models:                 [{name, ml_config, data_config, preprocessing_config}]
 
-Every item goes through the same validator as the CLI and the service (the source's
-``validate_params``, :mod:`forecasting.configs`). References (a data config's series, a
-model's configs) may name items of the same document or objects already stored.
+The document is declared once, as :class:`forecasting.config_inputs.ApplyDocument` (its
+``model_json_schema()`` states it); every item's params go through the same validator as
+the CLI and the service (the source's ``validate_params``, :mod:`forecasting.configs`).
+References (a data config's series, a model's configs) may name items of the same document
+or objects already stored.
 
 Everything is validated before anything is written; then one transaction writes, in
 the order series, preprocessing configs, ML configs, data configs, models. An item
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -35,10 +37,19 @@ import yaml
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from forecasting.configs import data_config_members, models_with_configs, validate_params
+from forecasting.config_inputs import (
+    DataConfigInput,
+    MLConfigInput,
+    ModelInput,
+    PreprocessingConfigInput,
+    SeriesInput,
+    parse_document,
+    where,
+)
+from forecasting.configs import models_with_configs, validate_params
 from forecasting.db import writing
 from forecasting.errors import Conflict, InvalidInput, NotFound, listed, shown
-from forecasting.inputs import check_json, check_text, too_deep
+from forecasting.inputs import check_json, too_deep
 from forecasting.models import (
     DataConfig,
     DataConfigSeries,
@@ -47,7 +58,7 @@ from forecasting.models import (
     PreprocessingConfig,
     TimeSeries,
 )
-from forecasting.series import new_series_spec, validate_name
+from forecasting.series import new_series_spec
 from forecasting.sources import DataSource
 
 ACTIONS = ("created", "updated", "unchanged")
@@ -70,21 +81,15 @@ class _Section:
     key: str  # the section's key in the document
     kind: str  # ApplyResult.kind
     label: str  # how messages name one item
-    required: tuple[str, ...]
-    optional: tuple[str, ...] = ()
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return self.required + self.optional
 
 
 # In the order they are written: each section may refer to the ones above it.
 SECTIONS = (
-    _Section("series", "series", "series", ("name", "source"), ("params",)),
-    _Section("preprocessing_configs", "preprocessing_config", "preprocessing config", ("name", "params")),
-    _Section("ml_configs", "ml_config", "ml config", ("name", "params")),
-    _Section("data_configs", "data_config", "data config", ("name", "targets"), ("features",)),
-    _Section("models", "model", "model", ("name", "ml_config", "data_config", "preprocessing_config")),
+    _Section("series", "series", "series"),
+    _Section("preprocessing_configs", "preprocessing_config", "preprocessing config"),
+    _Section("ml_configs", "ml_config", "ml config"),
+    _Section("data_configs", "data_config", "data config"),
+    _Section("models", "model", "model"),
 )
 _BY_KEY = {section.key: section for section in SECTIONS}
 _MODEL_REFS = (
@@ -169,95 +174,52 @@ def _apply(
 def _validate_document(
     document: Any, origin: str, sources: Mapping[str, DataSource] | None
 ) -> dict[str, list[_Item]]:
-    known = ", ".join(_BY_KEY)
+    """The document by its schema (:class:`ApplyDocument`), then each item's params by the
+    validator of its kind (the source's, :mod:`forecasting.configs`) and names unique per section."""
     if document is None:
+        known = ", ".join(_BY_KEY)
         raise InvalidInput(f"{origin}the document is empty; expected a mapping with sections {known}")
-    if not isinstance(document, Mapping):
-        raise InvalidInput(
-            f"{origin}the document must be a mapping with sections {known}, got {type(document).__name__}"
-        )
-    unknown = [key for key in document if key not in _BY_KEY]
-    if unknown:
-        raise InvalidInput(f"{origin}unknown section {shown(unknown[0])}; known sections: {known}")
-    items: dict[str, list[_Item]] = {}
+    check_json(f"{origin}the document", document)
+    parsed = parse_document(document, origin)
     contents = {**_CONTENT, "series": partial(_series_content, sources=sources)}
+    items: dict[str, list[_Item]] = {}
     for section in SECTIONS:
-        raw = document.get(section.key, [])
-        if not isinstance(raw, list):
-            raise InvalidInput(
-                f"{origin}{section.key} must be a list of items, got {type(raw).__name__} (write [] for none)"
-            )
-        items[section.key] = _validate_section(section, raw, origin, contents[section.kind])
-    return items
-
-
-def _validate_section(
-    section: _Section, raw: list[Any], origin: str, content_of: Callable[..., dict[str, Any]]
-) -> list[_Item]:
-    items: list[_Item] = []
-    first_index: dict[str, int] = {}
-    for index, entry in enumerate(raw):
-        where = f"{section.key}[{index}]"
-        at = f"{origin}{where}"
-        if not isinstance(entry, Mapping):
-            raise InvalidInput(
-                f"{at}: must be a mapping with keys {', '.join(section.keys)}, got {shown(entry)}"
-            )
-        name = entry.get("name")
-        if isinstance(name, str):
-            where = f"{where} ({shown(name)})"
-            at = f"{origin}{where}"
-        unknown = [key for key in entry if key not in section.keys]
-        if unknown:
-            plural = "s" if len(unknown) > 1 else ""
-            raise InvalidInput(
-                f"{at}: unknown key{plural} {listed(map(repr, unknown))}; known: {', '.join(section.keys)}"
-            )
-        missing = [key for key in section.required if key not in entry]
-        if missing:
-            raise InvalidInput(
-                f"{at}: missing key{'s' if len(missing) > 1 else ''} {listed(map(repr, missing))}"
-            )
-        if not isinstance(name, str):
-            raise InvalidInput(f"{at}: name must be a text, got {shown(name)}")
-        if name in first_index:
-            raise InvalidInput(f"{at}: duplicate name, also {section.key}[{first_index[name]}]")
-        first_index[name] = index
-        try:
-            validate_name(section.label, name)
-            content = content_of(section, name, entry)
-        except InvalidInput as exc:
-            message = str(exc).removeprefix(f"{section.label} {name!r}: ")
-            raise InvalidInput(f"{at}: {message}") from None
-        items.append(_Item(where=where, name=name, content=content))
+        entries = getattr(parsed, section.key)
+        items[section.key] = []
+        first_index: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            at = where(section.key, index, document[section.key][index])
+            if entry.name in first_index:
+                raise InvalidInput(
+                    f"{origin}{at}: duplicate name, also {section.key}[{first_index[entry.name]}]"
+                )
+            first_index[entry.name] = index
+            try:
+                content = contents[section.kind](section, entry)
+            except InvalidInput as exc:
+                message = str(exc).removeprefix(f"{section.label} {entry.name!r}: ")
+                raise InvalidInput(f"{origin}{at}: {message}") from None
+            items[section.key].append(_Item(where=at, name=entry.name, content=content))
     return items
 
 
 def _series_content(
-    section: _Section, name: str, entry: Mapping[str, Any], sources: Mapping[str, DataSource] | None = None
+    section: _Section, entry: SeriesInput, sources: Mapping[str, DataSource] | None = None
 ) -> dict[str, Any]:
-    source = entry["source"]
-    if not isinstance(source, str):
-        raise InvalidInput(f"source must be a text, got {shown(source)}")
-    params = _params(entry.get("params", {}))
-    return {"source": source, "params": _json(new_series_spec(name, source, params, sources).params)}
+    params = new_series_spec(entry.name, entry.source, entry.params, sources).params
+    return {"source": entry.source, "params": _json(params)}
 
 
-def _params_content(section: _Section, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    params = _params(entry["params"])
-    return {"params": _json(validate_params(section.kind, name, params))}
+def _params_content(section: _Section, entry: PreprocessingConfigInput | MLConfigInput) -> dict[str, Any]:
+    return {"params": _json(validate_params(section.kind, entry.name, entry.params))}
 
 
-def _data_config_content(section: _Section, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    return {"members": data_config_members(entry["targets"], entry.get("features", []), name)}
+def _data_config_content(section: _Section, entry: DataConfigInput) -> dict[str, Any]:
+    return {"members": entry.roles()}
 
 
-def _model_content(section: _Section, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    for key, _, label in _MODEL_REFS:
-        if not isinstance(entry[key], str):
-            raise InvalidInput(f"{key} must be the name of a {label}, got {shown(entry[key])}")
-        check_text(key, entry[key])
-    return {key: entry[key] for key, _, _ in _MODEL_REFS}
+def _model_content(section: _Section, entry: ModelInput) -> dict[str, Any]:
+    return {key: getattr(entry, key) for key, _, _ in _MODEL_REFS}
 
 
 _CONTENT = {
@@ -269,23 +231,9 @@ _CONTENT = {
 }
 
 
-def _params(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise InvalidInput(f"params must be a mapping of key: value, got {shown(raw)}")
-    bad = [key for key in raw if not isinstance(key, str)]
-    if bad:
-        raise InvalidInput(f"params keys must be texts, got {shown(bad[0])}")
-    return dict(raw)
-
-
 def _json(params: dict[str, Any]) -> dict[str, Any]:
     """Params as the store will give them back (JSON), so that comparisons are exact."""
-    try:
-        return json.loads(json.dumps(params, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"params must hold only texts, numbers, booleans, lists and mappings: {exc}"
-        ) from None
+    return json.loads(json.dumps(params, allow_nan=False))
 
 
 def _same(stored: Any, wanted: Any) -> bool:

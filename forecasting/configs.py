@@ -7,7 +7,6 @@ Errors name the config and the bad key.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from forecasting.catalog import PARAMS_TABLES
+from forecasting.config_inputs import DataConfigMembers, PreprocessingInput, parse
 from forecasting.db import writing
-from forecasting.errors import Conflict, InvalidInput, NotFound, listed, shown
-from forecasting.inputs import check_json, check_text
+from forecasting.errors import Conflict, InvalidInput, NotFound, shown
+from forecasting.inputs import check_json
 from forecasting.models import (
     DataConfig,
     DataConfigSeries,
@@ -30,10 +30,6 @@ from forecasting.models import (
     TimeSeries,
 )
 from forecasting.series import require_known, validate_name
-
-PREPROCESSING_KEYS = ("horizon", "target_lags", "feature_lags", "include_lag_0", "horizons_per_origin")
-MAX_LAG = 1000
-MAX_HORIZON = 520
 
 
 @dataclass(frozen=True)
@@ -79,66 +75,24 @@ class PreprocessingParams:
         return params
 
 
-def _int_list(config: str, key: str, raw: Any, *, maximum: int, allow_int: bool = False) -> tuple[int, ...]:
-    """A list of distinct ints in [1, maximum]; booleans and fractions are refused."""
-    items = [raw] if allow_int and not isinstance(raw, list) else raw
-    if not isinstance(items, list):
-        raise InvalidInput(f"{config}: {key} must be a list of integers, got {shown(raw)}")
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= maximum:
-            raise InvalidInput(f"{config}: {key} must hold integers from 1 to {maximum}, got {shown(item)}")
-    if len(set(items)) != len(items):
-        raise InvalidInput(f"{config}: {key} has duplicates: {listed(_twice(items))}")
-    return tuple(sorted(items))
-
-
-def _twice(items: Sequence[Any]) -> list[Any]:
-    """The items that occur more than once, each named once, in order."""
-    return [item for item, count in Counter(items).items() if count > 1]
-
-
 def preprocessing_params(params: Mapping[str, Any], name: str = "") -> PreprocessingParams:
-    """Validate preprocessing params; unknown keys are refused by name."""
+    """Validate preprocessing params by their schema (:class:`PreprocessingInput`)."""
     config = f"preprocessing config {name!r}" if name else "preprocessing config"
-    if not isinstance(params, Mapping):
-        raise InvalidInput(f"{config}: params must be a mapping, got {shown(params)}")
     check_json(f"{config}: params", params)
-    unknown = sorted(map(str, set(params) - set(PREPROCESSING_KEYS)))
-    if unknown:
-        raise InvalidInput(
-            f"{config}: unknown key(s) {listed(unknown)}; known: {', '.join(PREPROCESSING_KEYS)}"
-        )
-    if "horizon" not in params:
-        raise InvalidInput(f"{config}: horizon is required (an integer >= 1 or a list of them)")
-    horizon = params["horizon"]
-    horizons = _int_list(config, "horizon", horizon, maximum=MAX_HORIZON, allow_int=True)
-    if not horizons:
-        raise InvalidInput(f"{config}: horizon must not be an empty list")
-    target_lags = _int_list(config, "target_lags", params.get("target_lags", []), maximum=MAX_LAG)
-    feature_lags = _int_list(config, "feature_lags", params.get("feature_lags", []), maximum=MAX_LAG)
-    if not target_lags and not feature_lags:
-        raise InvalidInput(f"{config}: target_lags and feature_lags cannot both be empty")
-    per_origin = params.get("horizons_per_origin")
-    if per_origin is not None and (
-        isinstance(per_origin, bool)
-        or not isinstance(per_origin, int)
-        or not 1 <= per_origin <= len(horizons)
-    ):
-        raise InvalidInput(
-            f"{config}: horizons_per_origin must be an integer from 1 to {len(horizons)}, "
-            f"got {shown(per_origin)}"
-        )
-    include_lag_0 = params.get("include_lag_0", False)
-    if not isinstance(include_lag_0, bool):
-        raise InvalidInput(f"{config}: include_lag_0 must be true or false, got {shown(include_lag_0)}")
+    given = parse(PreprocessingInput, _plain(params), config, root="params")
     return PreprocessingParams(
-        horizons,
-        target_lags,
-        feature_lags,
-        multi_horizon=isinstance(horizon, list),
-        horizons_per_origin=per_origin,
-        include_lag_0=include_lag_0,
+        tuple(sorted(given.horizons)),
+        tuple(sorted(given.target_lags)),
+        tuple(sorted(given.feature_lags)),
+        multi_horizon=isinstance(given.horizon, list),
+        horizons_per_origin=given.horizons_per_origin,
+        include_lag_0=given.include_lag_0,
     )
+
+
+def _plain(params: Any) -> Any:
+    """A mapping as the dict the schemas read (strict: they take dicts only)."""
+    return dict(params) if isinstance(params, Mapping) else params
 
 
 def ml_params(params: Mapping[str, Any], name: str = "", *, n_features: int | None = None) -> dict[str, Any]:
@@ -153,8 +107,6 @@ def ml_params(params: Mapping[str, Any], name: str = "", *, n_features: int | No
     the value; none of LightGBM's own output reaches stderr.
     """
     config = f"ml config {name!r}" if name else "ml config"
-    if not isinstance(params, Mapping):
-        raise InvalidInput(f"{config}: params must be a mapping, got {shown(params)}")
     check_json(f"{config}: params", params)
     from forecasting.lightgbm_params import check  # LightGBM loads only when ML params are checked
 
@@ -246,23 +198,15 @@ def model_series(conn: Connection, model: str) -> list[str]:
 
 
 def data_config_members(targets: Sequence[str], features: Sequence[str], name: str = "") -> dict[str, str]:
-    """Series name → role; ≥ 1 target, no duplicates, no series in both roles."""
+    """Series name → role, by the schema of data config members (:class:`DataConfigMembers`)."""
     config = f"data config {name!r}" if name else "data config"
-    for key, names in (("targets", targets), ("features", features)):
-        if isinstance(names, str) or not isinstance(names, Sequence):
-            raise InvalidInput(f"{config}: {key} must be a list of series names, got {shown(names)}")
-        for n in names:
-            if not isinstance(n, str):
-                raise InvalidInput(f"{config}: {key} must hold series names, got {shown(n)}")
-            check_text(f"{config}: {key} has the series name", n)
-        if len(set(names)) != len(names):
-            raise InvalidInput(f"{config}: {key} lists a series twice: {listed(_twice(names))}")
-    if not targets:
-        raise InvalidInput(f"{config}: needs at least one target")
-    both = sorted(set(targets) & set(features))
-    if both:
-        raise InvalidInput(f"{config}: series cannot be both target and feature: {listed(both)}")
-    return {**dict.fromkeys(targets, "target"), **dict.fromkeys(features, "feature")}
+    members = {"targets": _listed(targets), "features": _listed(features)}
+    return parse(DataConfigMembers, members, config).roles()
+
+
+def _listed(names: Any) -> Any:
+    """A tuple of names as the list the schema reads (a text stays a text, which it refuses)."""
+    return list(names) if isinstance(names, tuple) else names
 
 
 def series_ids(conn: Connection, names: Sequence[str]) -> dict[str, int]:

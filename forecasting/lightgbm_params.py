@@ -32,7 +32,10 @@ from typing import Any
 import lightgbm
 import numpy as np
 from lightgbm.basic import _ConfigAliases
+from pydantic import Field, ValidationError, create_model, model_validator
+from pydantic_core import ErrorDetails
 
+from forecasting.config_inputs import RULE, Input, broken
 from forecasting.errors import LIST_LIMIT, QUOTE_LIMIT, InvalidInput, cut, shown
 
 # Parameters of LightGBM's command-line program and of distributed training: they make
@@ -76,34 +79,93 @@ _FD2_LOCK = threading.RLock()
 def check(params: Mapping[str, Any], n_features: int | None = None) -> None:
     """Raise :class:`InvalidInput` saying what LightGBM would refuse in ``params``, or ignore.
 
-    In order: names (unknown ones, with the closest known name), parameters refused here,
-    one name per parameter, types, per-feature lengths (against ``n_features`` if given),
-    then a tiny quiet fit for the ranges and combinations only LightGBM knows.
+    First the schema (:func:`params_model`): names (unknown ones, with the closest known
+    name), parameters refused here, types, one name per parameter; then per-feature lengths
+    (against ``n_features`` if given) and a tiny quiet fit for the ranges and combinations
+    only LightGBM knows.
     """
-    _check_names(params)
-    errors = [error for error in (type_error(key, value) for key, value in params.items()) if error]
-    if errors:
-        raise InvalidInput(_joined(errors))
+    try:
+        params_model().model_validate(dict(params) if isinstance(params, Mapping) else params)
+    except ValidationError as exc:
+        raise InvalidInput(_problem(exc.errors(), params)) from None
     _check_fit(params, _feature_count(params, n_features))
 
 
-def _check_names(params: Mapping[str, Any]) -> None:
+class MLParamsInput(Input):
+    """ML params, the keyword arguments of ``LGBMRegressor``: one field per name LightGBM accepts
+    (built by :func:`params_model`), and a parameter given once."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_per_parameter(cls, params: Any) -> Any:
+        if not isinstance(params, dict):
+            return params
+        names = canonical_names()
+        by_name: dict[str, list[str]] = {}
+        for key in params:
+            if key in names:
+                by_name.setdefault(names[key], []).append(key)
+        for name, keys in by_name.items():
+            if len(keys) > 1:
+                raise broken(f"{' and '.join(keys)} are the same LightGBM parameter ({name}): give it once")
+        return params
+
+
+_TYPES: dict[str, Any] = {
+    "int": int,
+    "double": float,  # strict: an integer is a number too, a boolean is not
+    "bool": bool,
+    "string": str,
+    "strings": str | list[str],
+    "numbers": list[float | list[float]],
+}
+
+
+@functools.cache
+def params_model() -> type[MLParamsInput]:
+    """The ML params schema, generated from LightGBM's own table (:func:`canonical_names`,
+    :func:`parameter_types`): every main name and alias LightGBM accepts, typed as LightGBM reads
+    it (null for its default), except :data:`HOST_PARAMETERS` and ``lightgbm.Dataset``'s arguments."""
+    names, types = canonical_names(), parameter_types()
+    accepted = sorted(
+        key for key, name in names.items() if name not in HOST_PARAMETERS and key not in dataset_arguments()
+    )
+    fields: dict[str, Any] = {}
+    for i, key in enumerate(accepted):
+        kind = types.get(names[key])
+        about = f"LightGBM's {names[key]}" if key == names[key] else f"An alias of LightGBM's {names[key]}"
+        fields[f"p{i}"] = (
+            _TYPES[kind] | None if kind else Any,
+            Field(None, alias=key, description=f"{about}: {_EXPECTED[kind]}" if kind else about),
+        )
+    return create_model("MLParams", __base__=MLParamsInput, **fields)
+
+
+def _problem(errors: list[ErrorDetails], params: Mapping[str, Any]) -> str:
+    """One message for the schema's errors: names first, then the types of every wrong value."""
+    for error in errors:
+        if error["type"] == RULE:
+            return error["msg"]
+        if not error["loc"]:
+            return f"params must be a mapping, got {shown(error['input'])}"
+    extra = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
+    if extra:
+        return _names_problem(extra)
+    wrong = list(dict.fromkeys(str(e["loc"][0]) for e in errors if e["loc"]))
+    return _joined([type_message(key, params[key]) for key in wrong])
+
+
+def _names_problem(refused: list[str]) -> str:
+    """Why keys the schema does not hold are refused: unknown, or a host or Dataset argument."""
     names = canonical_names()
-    unknown = [str(key) for key in params if key not in names]
+    unknown = [key for key in refused if key not in names]
     if unknown:
         named = [f"{cut(key)} is not a LightGBM parameter{_closest(key)}" for key in unknown[:LIST_LIMIT]]
-        raise InvalidInput(_joined(named, len(unknown)))
-    for key in params:
-        if names[key] in HOST_PARAMETERS:
-            raise InvalidInput(f"{key} is not allowed: it makes LightGBM use files or network on the server")
-        if key in dataset_arguments():
-            raise InvalidInput(f"LightGBM ignores {key} in params (it is an argument of lightgbm.Dataset)")
-    by_name: dict[str, list[str]] = {}
-    for key in params:
-        by_name.setdefault(names[key], []).append(key)
-    for name, keys in by_name.items():
-        if len(keys) > 1:
-            raise InvalidInput(f"{' and '.join(keys)} are the same LightGBM parameter ({name}): give it once")
+        return _joined(named, len(unknown))
+    key = refused[0]
+    if names[key] in HOST_PARAMETERS:
+        return f"{key} is not allowed: it makes LightGBM use files or network on the server"
+    return f"LightGBM ignores {key} in params (it is an argument of lightgbm.Dataset)"
 
 
 def _joined(errors: list[str], total: int | None = None) -> str:
@@ -223,37 +285,13 @@ _EXPECTED = {
 _NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-def type_error(key: str, value: Any) -> str | None:
-    """Why ``value`` is not of the type LightGBM reads ``key`` as, or None if it is.
-
-    None stands for LightGBM's default, as in ``LGBMRegressor(**params)``.
-    """
-    kind = parameter_types().get(canonical_names()[key])
-    if value is None or kind is None or _has_type(kind, value):
-        return None
+def type_message(key: str, value: Any) -> str:
+    """What the schema says ``key`` must be, for a ``value`` it refused."""
+    kind = parameter_types()[canonical_names()[key]]
     got = shown(value)
     if kind in ("int", "double") and isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
         got = f"the text {shown(value)} (YAML reads {cut(value)} as text: write 1.0e-3 rather than 1e-3)"
     return f"{key} must be {_EXPECTED[kind]}, got {got}"
-
-
-def _has_type(kind: str, value: Any) -> bool:
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "double":
-        return number(value)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "strings":
-        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-    return isinstance(value, list) and all(
-        number(v) or (isinstance(v, list) and all(map(number, v))) for v in value
-    )
 
 
 def dataset_arguments() -> frozenset[str]:

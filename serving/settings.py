@@ -1,13 +1,22 @@
-"""Service configuration, read from the environment once when the app is built."""
+"""Service configuration, read from the environment once when the app is built.
+
+:class:`Settings` is a pydantic dataclass: its fields state every rule (bounds, types), so
+the same rules hold for a Settings built in code, and ``TypeAdapter(Settings).json_schema()``
+states them. :data:`ENVIRONMENT` maps each field to the variable it is read from.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator, ConfigDict, Field, InstanceOf, ValidationError
+from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails
 
 from forecasting.db import SERVICE_TIMEOUTS, DatabaseTimeouts, database_url
-from forecasting.errors import InvalidInput
+from forecasting.errors import InvalidInput, shown
 from forecasting.sources.csv_roots import CSV_ROOTS_SETTING
 
 DEFAULT_CACHE_TTL_S = 30.0
@@ -18,8 +27,35 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0  # gunicorn's own default
 MAX_REQUEST_TIMEOUT_S = 240.0
 INLINE_SHARE = 0.8  # of the request timeout, for inline work: the rest stores its result and answers
 
+# Field → the variable it is read from; an empty variable counts as unset. The database URL
+# (FORECASTING_DATABASE_URL, else the default store) and the FORECASTING_DB_* limits are read
+# by forecasting.db, which the CLI and the DAGs share.
+ENVIRONMENT = {
+    "api_token": "FORECASTING_API_TOKEN",
+    "cache_ttl_s": "FORECASTING_CACHE_TTL",
+    "max_body_bytes": "FORECASTING_MAX_BODY_BYTES",
+    "airflow_url": "FORECASTING_AIRFLOW_URL",
+    "airflow_username": "FORECASTING_AIRFLOW_USERNAME",
+    "airflow_password": "FORECASTING_AIRFLOW_PASSWORD",
+    "airflow_ui_url": "FORECASTING_AIRFLOW_UI_URL",
+    "request_timeout_s": REQUEST_TIMEOUT,
+    "csv_roots": CSV_ROOTS_SETTING,
+}
+# What a variable must be, for the messages (the fields' bounds say the same).
+_RULES = {
+    "cache_ttl_s": "must not be negative",
+    "max_body_bytes": "must not be negative",
+    "request_timeout_s": (
+        f"must be a positive number of seconds, at most {MAX_REQUEST_TIMEOUT_S:g} "
+        "(longer work belongs to Airflow)"
+    ),
+}
+_NOT_A_NUMBER = ("float_parsing", "int_parsing", "float_type", "int_type", "int_from_float")
 
-@dataclass(frozen=True)
+Url = Annotated[str, AfterValidator(lambda url: url.rstrip("/") or None)]
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class Settings:
     """Everything the service reads from its environment.
 
@@ -29,15 +65,18 @@ class Settings:
 
     database_url: str
     api_token: str | None = None
-    cache_ttl_s: float = DEFAULT_CACHE_TTL_S
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    airflow_url: str | None = None
+    cache_ttl_s: Annotated[float, Field(ge=0)] = DEFAULT_CACHE_TTL_S
+    max_body_bytes: Annotated[int, Field(ge=0)] = DEFAULT_MAX_BODY_BYTES
+    airflow_url: Url | None = None
     airflow_username: str | None = None
     airflow_password: str | None = None
-    airflow_ui_url: str | None = None  # where browsers reach Airflow, if not at airflow_url
-    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S  # FORECASTING_REQUEST_TIMEOUT, gunicorn's timeout
-    db_timeouts: DatabaseTimeouts = SERVICE_TIMEOUTS
-    csv_roots: str | None = None  # FORECASTING_CSV_ROOTS: where csv series may be read; unset: nowhere
+    airflow_ui_url: Url | None = None  # where browsers reach Airflow, if not at airflow_url
+    # gunicorn's timeout too (serving/gunicorn.conf.py reads the same variable)
+    request_timeout_s: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S, allow_inf_nan=False)] = (
+        DEFAULT_REQUEST_TIMEOUT_S
+    )
+    db_timeouts: InstanceOf[DatabaseTimeouts] = SERVICE_TIMEOUTS
+    csv_roots: str | None = None  # where csv series may be read; unset: nowhere
 
     @property
     def uses_airflow(self) -> bool:
@@ -49,43 +88,23 @@ class Settings:
         return self.request_timeout_s * INLINE_SHARE
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from ``environ`` (default ``os.environ``); a bad value is InvalidInput naming its
+        variable."""
         env = os.environ if environ is None else environ
-        return cls(
-            database_url=database_url(environ=env),
-            api_token=env.get("FORECASTING_API_TOKEN") or None,
-            cache_ttl_s=_number(env, "FORECASTING_CACHE_TTL", DEFAULT_CACHE_TTL_S, float),
-            max_body_bytes=_number(env, "FORECASTING_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int),
-            airflow_url=(env.get("FORECASTING_AIRFLOW_URL") or "").rstrip("/") or None,
-            airflow_username=env.get("FORECASTING_AIRFLOW_USERNAME") or None,
-            airflow_password=env.get("FORECASTING_AIRFLOW_PASSWORD") or None,
-            airflow_ui_url=(env.get("FORECASTING_AIRFLOW_UI_URL") or "").rstrip("/") or None,
-            request_timeout_s=request_timeout_s(env),
-            db_timeouts=SERVICE_TIMEOUTS.with_env(env),
-            csv_roots=env.get(CSV_ROOTS_SETTING) or None,
-        )
+        given = {field: env[variable] for field, variable in ENVIRONMENT.items() if env.get(variable)}
+        try:
+            return cls(
+                database_url=database_url(environ=env), db_timeouts=SERVICE_TIMEOUTS.with_env(env), **given
+            )
+        except ValidationError as exc:
+            raise InvalidInput(_problem(exc.errors()[0])) from None
 
 
-def request_timeout_s(environ: Mapping[str, str] | None = None) -> float:
-    """``FORECASTING_REQUEST_TIMEOUT``: gunicorn's worker timeout and the bound of inline work."""
-    env = os.environ if environ is None else environ
-    value = _number(env, REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT_S, float)
-    if not 0 < value <= MAX_REQUEST_TIMEOUT_S:
-        raise InvalidInput(
-            f"{REQUEST_TIMEOUT} must be a positive number of seconds, at most {MAX_REQUEST_TIMEOUT_S:g} "
-            "(longer work belongs to Airflow)"
-        )
-    return value
-
-
-def _number(env, key: str, default, kind):
-    raw = env.get(key)
-    if raw in (None, ""):
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise InvalidInput(f"{key}={raw!r} is not a number") from None
-    if value < 0:
-        raise InvalidInput(f"{key}={raw!r} must not be negative")
-    return value
+def _problem(error: ErrorDetails) -> str:
+    """``VARIABLE='value' <what it must be>`` for a field's error."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    setting = f"{ENVIRONMENT.get(field, field)}={shown(error['input'])}"
+    if error["type"] in _NOT_A_NUMBER:
+        return f"{setting} is not a number"
+    return f"{setting} {_RULES.get(field, error['msg'])}"

@@ -346,8 +346,8 @@ MODEL = {
         (None, "the document is empty"),
         ([1, 2], "the document must be a mapping with sections series, preprocessing_configs"),
         ({"serie": []}, "unknown section 'serie'; known sections: series, preprocessing_configs"),
-        ({"series": {"name": "a"}}, "series must be a list of items, got dict"),
-        ({"models": None}, "models must be a list of items, got NoneType"),
+        ({"series": {"name": "a"}}, "series must be a list of items (write [] for none), got {'name': 'a'}"),
+        ({"models": None}, "models must be a list of items (write [] for none), got None"),
         ({"series": ["a"]}, "series[0]: must be a mapping with keys name, source, params, got 'a'"),
         (
             with_models(MODEL, {**MODEL, "name": "flu2", "ml_cfg": "x"}),
@@ -379,7 +379,7 @@ MODEL = {
         ),
         (
             {"preprocessing_configs": [{"name": "p", "params": {"horizon": 1, "lags": [1]}}]},
-            "preprocessing_configs[0] ('p'): unknown key(s) lags",
+            "preprocessing_configs[0] ('p'): unknown key 'lags'; known: horizon, target_lags",
         ),
         (
             {"preprocessing_configs": [{"name": "p", "params": {"horizon": [1, 1], "target_lags": [1]}}]},
@@ -393,14 +393,17 @@ MODEL = {
             {"ml_configs": [{"name": "m", "params": {"num_leaves": 1}}]},
             "ml_configs[0] ('m'): LightGBM refuses the params",
         ),
-        ({"ml_configs": [{"name": "m", "params": {1: 2}}]}, "ml_configs[0] ('m'): params keys must be texts"),
+        (
+            {"ml_configs": [{"name": "m", "params": {1: 2}}]},
+            "the document: ml_configs[0].params has the key 1: keys must be texts",
+        ),
         (
             {"data_configs": [{"name": "d", "targets": ["a"], "features": ["a"]}]},
             "data_configs[0] ('d'): series cannot be both target and feature: a",
         ),
         (
             {"data_configs": [{"name": "d", "targets": []}]},
-            "data_configs[0] ('d'): needs at least one target",
+            "data_configs[0] ('d'): targets must not be an empty list",
         ),
         (
             with_models({**MODEL, "data_config": ["sample-panel"]}),

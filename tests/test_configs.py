@@ -69,17 +69,23 @@ def test_list_horizon_is_multi_horizon_and_sorted() -> None:
         ({"horizon": [1, 1], **LAGS}, "horizon has duplicates: 1"),
         ({"horizon": 1, "target_lags": [2, 2]}, "target_lags has duplicates"),
         ({"horizon": 1, "target_lags": 2}, "target_lags must be a list of integers, got 2"),
-        ({"horizon": 1, "target_lags": [1], "window": 4}, "unknown key(s) window"),
+        (
+            {"horizon": 1, "target_lags": [1], "window": 4},
+            "unknown key 'window'; known: horizon, target_lags",
+        ),
         ({"horizon": 1}, "target_lags and feature_lags cannot both be empty"),
         ({"horizon": 1, "target_lags": [], "feature_lags": []}, "cannot both be empty"),
-        ({"target_lags": [1]}, "horizon is required"),
+        ({"target_lags": [1]}, "missing key 'horizon'"),
         ([("horizon", 1)], "params must be a mapping"),
         (
             {"horizon": [1, 2], **LAGS, "horizons_per_origin": [1, 2]},
             "horizons_per_origin must be an integer",
         ),
         ({"horizon": [1, 2], **LAGS, "horizons_per_origin": 3}, "from 1 to 2, got 3"),
-        ({"horizon": [1, 2], **LAGS, "horizons_per_origin": True}, "from 1 to 2, got True"),
+        (
+            {"horizon": [1, 2], **LAGS, "horizons_per_origin": True},
+            "horizons_per_origin must be an integer from 1 to the number of horizons, got True",
+        ),
         ({"horizon": 1, **LAGS, "include_lag_0": 1}, "include_lag_0 must be true or false, got 1"),
     ],
 )
@@ -270,7 +276,7 @@ def test_members_map_each_series_to_its_role() -> None:
 @pytest.mark.parametrize(
     ("targets", "features", "message"),
     [
-        ([], ["c"], "needs at least one target"),
+        ([], ["c"], "targets must not be an empty list"),
         (["a", "b"], ["b"], "series cannot be both target and feature: b"),
         (["a", "a"], [], "targets lists a series twice"),
         (["a"], ["c", "c"], "features lists a series twice"),
