@@ -33,10 +33,25 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from forecasting.errors import InvalidInput, listed, shown
 from forecasting.inputs import check_json, check_text
-from forecasting.series import validate_name
+from forecasting.models import NAME_LENGTH
+from forecasting.series import ROUTE_WORDS, validate_name
 
 MAX_LAG = 1000
 MAX_HORIZON = 520
+_NAME_CHAR = r"[^/%\s\u0000-\u001f\u007f-\u009f]"  # \s: str.strip()'s whitespace, which may not end a name
+# validate_name's rule as a JSON schema (save lone surrogates, which no JSON Schema pattern can test).
+NAME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": NAME_LENGTH,
+    "pattern": f"^{_NAME_CHAR}(?:[^/%\\u0000-\\u001f\\u007f-\\u009f]*{_NAME_CHAR})?$",
+    "not": {"enum": sorted({".", "..", *ROUTE_WORDS})},
+    "description": (
+        "Stored verbatim (quotes, markup, spaces inside, any script) if a URL can address it: no '/', '%' "
+        "or control character, no NUL or lone surrogate, not '.' or '..', no leading or trailing "
+        f"whitespace, and not a fixed word of the URLs ({', '.join(sorted(ROUTE_WORDS))})"
+    ),
+}
 RULE = "rule"  # the error type of the rules below that pydantic cannot state: their message is the text
 
 
@@ -59,8 +74,10 @@ def _refusing(check: Callable[[str, Any], Any]) -> AfterValidator:
 
 
 def Name(kind: str) -> Any:  # noqa: N802 - used as a type
-    """A name of ``kind`` (series, model...), checked by the one rule of names."""
-    return Annotated[str, _refusing(lambda _key, name: validate_name(kind, name))]
+    """A name of ``kind`` (series, model...): the one rule of names, stated by :data:`NAME_SCHEMA`."""
+    return Annotated[
+        str, _refusing(lambda _key, name: validate_name(kind, name)), WithJsonSchema(NAME_SCHEMA)
+    ]
 
 
 Text = Annotated[str, _refusing(lambda key, text: check_text(f"{key}: the text", text))]

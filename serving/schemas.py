@@ -17,24 +17,12 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic_core import ErrorDetails
 
+from forecasting.config_inputs import NAME_SCHEMA
 from forecasting.errors import shown
 from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
-from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES, NAME_LENGTH
-from forecasting.series import ROUTE_WORDS, validate_name
+from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES
+from forecasting.series import validate_name
 
-_NAME_CHAR = r"[^/%\s\u0000-\u001f\u007f-\u009f]"  # \s: str.strip()'s whitespace, which may not end a name
-NAME_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": NAME_LENGTH,
-    "pattern": f"^{_NAME_CHAR}(?:[^/%\\u0000-\\u001f\\u007f-\\u009f]*{_NAME_CHAR})?$",
-    "not": {"enum": sorted({".", "..", *ROUTE_WORDS})},
-    "description": (
-        "Stored verbatim (quotes, markup, spaces inside, any script) if a URL can address it: no '/', '%' "
-        "or control character, no NUL or lone surrogate, not '.' or '..', no leading or trailing "
-        f"whitespace, and not a fixed word of the URLs ({', '.join(sorted(ROUTE_WORDS))})"
-    ),
-}
 ID_SCHEMA: dict[str, Any] = {
     "type": "integer",
     "minimum": 0,

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from forecasting.config_inputs import (
     MAX_HORIZON,
     MAX_LAG,
+    NAME_SCHEMA,
     ApplyDocument,
     DataConfigMembers,
     ModelInput,
@@ -31,6 +32,8 @@ from forecasting.lightgbm_params import (
     parameter_types,
     params_model,
 )
+from forecasting.models import NAME_LENGTH
+from forecasting.series import validate_name
 from serving.settings import MAX_REQUEST_TIMEOUT_S, Settings
 
 
@@ -215,6 +218,36 @@ def test_the_apply_document_states_its_five_sections_and_their_params() -> None:
     ml = defs["MLConfigInput"]["properties"]["params"]
     assert ml["properties"]["num_leaves"]["anyOf"][0] == {"type": "integer"}
     assert ml["additionalProperties"] is False
+
+
+NAMES = [
+    "a",
+    "flu & tea",
+    "ünïcode 名前",
+    "<b>x</b>",
+    "'; DROP TABLE x; --",
+    "x" * NAME_LENGTH,
+    "x" * (NAME_LENGTH + 1),
+    "",
+    " a",
+    "a\nb",
+    "a\tb",
+    "a\x85b",
+    "a\x00b",
+    "a/b",
+    "50%",
+    ".",
+    "..",
+    "...",
+    "update-all-values",
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_name_schema_states_the_one_rule_of_names(name: str) -> None:
+    """(Not "a\\n": Python's ``$`` matches before a final newline, JSON Schema's does not.)"""
+    assert validator_accepts(lambda n: validate_name("model", n), name) == schema_accepts(NAME_SCHEMA, name)
+    assert ModelInput.model_json_schema()["properties"]["name"] == {**NAME_SCHEMA, "title": "Name"}
 
 
 # Service settings ----------------------------------------------------------------------------
