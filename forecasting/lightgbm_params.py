@@ -4,8 +4,10 @@ LightGBM lists its parameters with their aliases (``LGBM_DumpParamAliases``). It
 table of their types too, which it exposes only through ``LGBM_BoosterGetLoadedParam``:
 that call converts each parameter of a loaded model text by the table, so a model whose
 every parameter reads ``0.5`` comes back with 0 (int), 0.5 (double), false (bool), "0.5"
-(string) or a list (vector). Both are read once per process, so the accepted names and
-types follow the installed LightGBM rather than a list kept by hand.
+(string) or a list (vector). Both are read once per process and become the ML params
+schema (:func:`params_model`, a pydantic model like the other config inputs of
+:mod:`forecasting.config_inputs`), so the accepted names and types follow the installed
+LightGBM rather than a list kept by hand.
 
 LightGBM's C++ core writes ``[LightGBM] [Fatal] <message>`` straight to file descriptor 2
 before it raises the same message as an exception, whatever logger is registered.
