@@ -39,7 +39,10 @@ PARAMS_RESOURCES = {  # resource: kind, what it is, the example of its name, its
 }
 
 
-def _params_routes(resource: str, kind: str, what: str, example: str, model: type[CreateModelConfig]) -> None:
+ParamsBody = CreateModelConfig | CreatePreprocessingConfig
+
+
+def _params_routes(resource: str, kind: str, what: str, example: str, model: type[ParamsBody]) -> None:
     name_param = (what.split(" (")[0], example)
 
     @operation(f"List every {what}", {200: Answer("All of them", [ParamsConfig])}, (503,))
@@ -54,7 +57,7 @@ def _params_routes(resource: str, kind: str, what: str, example: str, model: typ
         body=model,
         write=True,
     )
-    def create(payload: CreateModelConfig):
+    def create(payload: ParamsBody):
         create_params_config(context.engine(), kind, payload.name, payload.params)
         with context.engine().connect() as conn:
             return jsonify(params_configs(conn, kind, payload.name)[0]), 201

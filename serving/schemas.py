@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic_core import ErrorDetails
 
-from forecasting.config_inputs import NAME_SCHEMA
+from forecasting.config_inputs import NAME_SCHEMA, DataConfigMembers, MLConfigInput, PreprocessingInput
 from forecasting.errors import shown
 from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
 from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES
@@ -119,25 +119,36 @@ class UploadQuery(Request):
     )
 
 
-class CreateParamsConfig(Request):
+def _params(schema: dict[str, Any]) -> Any:
+    """Params the domain validates (kept as written), documented by the domain's own schema of them."""
+    return Annotated[dict[str, Any], WithJsonSchema(schema)]
+
+
+class CreateModelConfig(Request):
     name: ConfigName
-    params: JsonObject
-
-
-class CreateModelConfig(CreateParamsConfig):
+    params: _params(MLConfigInput.model_json_schema()["properties"]["params"])
     example: ClassVar = {"name": "lgbm-tiny", "params": {"n_estimators": 20, "num_leaves": 7}}
 
 
-class CreatePreprocessingConfig(CreateParamsConfig):
+class CreatePreprocessingConfig(Request):
+    name: ConfigName
+    params: _params(PreprocessingInput.model_json_schema())
     example: ClassVar = {"name": "weekly-4", "params": {"horizon": [1, 2, 3, 4], "target_lags": [1, 2, 52]}}
 
 
+_MEMBERS = {
+    key: {**schema, "items": {"type": "string", "pattern": STORABLE}}
+    for key, schema in DataConfigMembers.model_json_schema()["properties"].items()
+}
+
+
 class CreateDataConfig(Request):
+    """The members' rules (at least one target, none twice, none in both roles) are the domain's
+    :class:`~forecasting.config_inputs.DataConfigMembers`; its schema documents them here."""
+
     name: ConfigName
-    targets: list[Text] = Field(
-        description="Series names: the targets of the models using it", json_schema_extra={"minItems": 1}
-    )
-    features: list[Text] = Field(default_factory=list, description="Series names: extra regressors")
+    targets: Annotated[list[str], WithJsonSchema(_MEMBERS["targets"])]
+    features: Annotated[list[str], WithJsonSchema(_MEMBERS["features"])] = Field(default_factory=list)
     example: ClassVar = {"name": "tea-only", "targets": ["sample-tea"], "features": ["sample-flu"]}
 
 

@@ -57,17 +57,16 @@ def _document_app() -> Flask:
 # process), and the coverage phase's boundary bodies would train ~50 times on the sample model:
 # train keeps the examples and fuzzing phases here, and test_real_objects_answer_as_documented.
 # The document states every rule of the service's own (names, ids, types, bounds, enums, texts
-# without NUL); what the domain judges by content -- a source's or a config's params, a what-if
-# history's series and weeks, a CSV's rows -- it does not state yet, so there a valid request may
-# answer 400 (the message names the param). /api/timeseries/update-all-values is also
+# without NUL; preprocessing params and data config members by the domain's own schemas). What
+# the domain judges by content beyond a schema -- a source's params, an ML config's tiny fit on
+# LightGBM's table, a what-if history's series and weeks, a CSV's rows -- may refuse a valid-looking
+# request with 400 (the message names the param). /api/timeseries/update-all-values is also
 # /api/timeseries/<name> to the router: OPTIONS lists that route's methods too, and a GET or DELETE
 # of it answers that no such series exists (404), not 405.
 DOMAIN_JUDGED = [
     ("POST", "/api/timeseries"),
     ("POST", "/api/timeseries/{name}/upload"),
     ("POST", "/api/model-config"),
-    ("POST", "/api/preprocessing-config"),
-    ("POST", "/api/data-config"),
     ("POST", "/api/model/{name}/predict"),
 ]
 CONFIG = schemathesis.Config.from_str(
@@ -336,7 +335,7 @@ def test_version_ids_beyond_int64_are_404(app: Flask, url: str):
 def test_api_keeps_to_its_schema(case, app: Flask, auth):
     """Every check of schemathesis: no 5xx; status codes, content types, headers and bodies as
     documented; valid requests accepted (but for the content the domain judges, see CONFIG) and
-    invalid ones refused. About 1,500 cases (the coverage phase's boundaries, then examples)."""
+    invalid ones refused. About 1,800 cases (the coverage phase's boundaries, then examples)."""
     case.call_and_validate(app=app, headers=auth)
 
 
