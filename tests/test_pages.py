@@ -277,6 +277,7 @@ def test_the_index_lists_every_model_with_its_served_version_and_mase(served: En
     assert (rows["untrained"]["Served version"], rows["untrained"]["Backtest MASE"]) == ("none yet", "–")
     assert f'href="/models/{SAMPLE_MODEL}"' in response.text
     assert 'href="/api/model"' in response.text and 'href="/openapi.json"' in response.text
+    assert 'href="/docs"' in response.text  # the API page, for a reader of the index
 
 
 def test_an_empty_index_says_how_to_create_a_model(engine: Engine, app_for) -> None:
