@@ -80,7 +80,7 @@ def list_series():
 @operation(
     "Define a series and download its first version (nothing is kept if the download fails)",
     {201: Answer("The new series with its first download", SeriesWithRefresh)},
-    (409, 502, 503),
+    (404, 409, 502, 503),
     body=CreateSeries,
     write=True,
 )

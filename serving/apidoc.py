@@ -41,7 +41,10 @@ ERRORS = {
     ),
     401: "Missing or wrong `Authorization: Bearer <FORECASTING_API_TOKEN>`",
     403: "Writes are disabled: the service has no FORECASTING_API_TOKEN",
-    404: "Unknown object (or the object has no data / no ready version yet)",
+    404: (
+        "Unknown object (or the object has no data / no ready version yet), or a csv series' path naming no "
+        "file inside FORECASTING_CSV_ROOTS (or none set)"
+    ),
     409: "Conflict: the name exists already, or the object is in use",
     413: "Request body larger than FORECASTING_MAX_BODY_BYTES (chunked bodies included)",
     415: "The body is not of the media type the operation takes",

@@ -22,6 +22,7 @@ from forecasting.errors import (
     NotFound,
     SourceError,
 )
+from forecasting.sources.csv_roots import UnknownFile
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ MESSAGE_LIMIT = 1000  # characters: messages quote values cut short already; thi
 
 STATUS = {
     NotFound: 404,
+    UnknownFile: 404,  # a CSV path naming no file that may be read: an unknown reference
     InvalidInput: 400,
     Conflict: 409,
     SourceError: 502,

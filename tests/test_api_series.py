@@ -99,10 +99,10 @@ def test_create_series_whose_download_fails_creates_nothing(client, auth, tmp_pa
     assert create_csv_series(client, auth, "broken", broken).status_code == 201
 
 
-def test_create_series_with_a_missing_file_is_400_and_creates_nothing(client, auth, tmp_path):
+def test_create_series_with_a_missing_file_is_404_and_creates_nothing(client, auth, tmp_path):
     response = create_csv_series(client, auth, "missing", tmp_path / "missing.csv")
 
-    assert response.status_code == 400
+    assert response.status_code == 404  # an unknown reference, as a path outside the roots is
     assert "file not found" in response.get_json()["error"]
     assert client.get("/api/timeseries").get_json() == []
 

@@ -348,13 +348,13 @@ def test_the_service_without_csv_roots_reads_no_file_and_names_the_setting(
     )
     refreshed = client.post("/api/timeseries/defined/update-values", headers=auth)
 
-    assert created.status_code == 400
+    assert created.status_code == 404  # no file may be read: an unknown reference
     assert "set FORECASTING_CSV_ROOTS to the directories" in created.get_json()["error"]
     assert refreshed.status_code == 502
     assert "set FORECASTING_CSV_ROOTS to the directories" in refreshed.get_json()["error"]
 
 
-def test_the_service_refuses_files_outside_alike_whether_they_exist_or_not(
+def test_the_service_answers_404_for_files_outside_alike_whether_they_exist_or_not(
     engine: Engine, app_for, auth, csv_root: Path, outside: Path
 ) -> None:
     client = app_for(engine).test_client()
@@ -369,7 +369,10 @@ def test_the_service_refuses_files_outside_alike_whether_they_exist_or_not(
     (outside / "secret.csv").unlink()
     missing = create(secret)
 
-    assert existing == missing == (400, outside_message(secret, csv_root, "x"))
-    assert create("/etc/passwd") == (400, outside_message("/etc/passwd", csv_root, "x"))
-    assert create("../../../../../../etc/passwd")[0] == 400
+    assert existing == missing == (404, outside_message(secret, csv_root, "x"))
+    assert create("/etc/passwd") == (404, outside_message("/etc/passwd", csv_root, "x"))
+    assert create("../../../../../../etc/passwd")[0] == 404
+    missing_inside = csv_root / "missing.csv"
+    assert create(str(missing_inside)) == (404, f"series 'x': file not found: {missing_inside}")
+    assert create(".")[0] == 404  # the root itself: no regular file
     assert client.get("/api/timeseries").get_json() == []

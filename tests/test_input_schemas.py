@@ -7,6 +7,7 @@ call, and a value it accepts must pass (save for the rules only LightGBM's tiny 
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import jsonschema
@@ -34,6 +35,19 @@ from forecasting.lightgbm_params import (
 )
 from forecasting.models import NAME_LENGTH
 from forecasting.series import validate_name
+from forecasting.sources import SOURCE_NAMES
+from forecasting.sources.params import (
+    GPROPS,
+    MAX_INTEGER,
+    PARAMS_MODELS,
+    CsvParams,
+    GoogleTrendsParams,
+    SampleParams,
+    UploadParams,
+    parse,
+)
+from forecasting.sources.sample import SampleSource
+from forecasting.sources.upload import UploadSource
 from serving.settings import MAX_REQUEST_TIMEOUT_S, Settings
 
 
@@ -293,3 +307,107 @@ def test_settings_read_every_variable_with_its_default() -> None:
     defaults = Settings.from_env({"FORECASTING_DATABASE_URL": "sqlite:///x.db"})
     assert (defaults.api_token, defaults.cache_ttl_s, defaults.max_body_bytes) == (None, 30.0, 1024 * 1024)
     assert (defaults.request_timeout_s, defaults.airflow_url, defaults.csv_roots) == (30.0, None, None)
+
+
+# Source params ----------------------------------------------------------------------------------
+
+
+def source_schema_accepts(schema: dict[str, Any], value: Any) -> bool:
+    """As the document's readers judge: formats (a date) asserted too."""
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return jsonschema.Draft202012Validator(schema, format_checker=checker).is_valid(value)
+
+
+def test_each_source_states_its_params_bounds_and_unknown_keys() -> None:
+    sample = SampleParams.model_json_schema()
+    assert sample["additionalProperties"] is False and "required" not in sample
+    number, text = sample["properties"]["periods"]["anyOf"]
+    assert (number["type"], number["minimum"], number["maximum"]) == ("integer", 1, MAX_INTEGER)
+    assert text["type"] == "string" and sample["properties"]["seed"]["anyOf"][0]["minimum"] == 0
+    assert sample["properties"]["end"]["format"] == "date"
+    csv = CsvParams.model_json_schema()
+    assert csv["required"] == ["path"] and csv["additionalProperties"] is False
+    fraction = csv["properties"]["less_than_one"]["anyOf"][0]
+    assert (fraction["minimum"], fraction["exclusiveMaximum"]) == (0, 1)
+    google = GoogleTrendsParams.model_json_schema()
+    assert google["properties"]["gprop"]["enum"] == list(GPROPS)
+    assert google["properties"]["cat"]["anyOf"][0]["minimum"] == 0
+    assert UploadParams.model_json_schema()["properties"] == {}
+    assert set(PARAMS_MODELS) == set(SOURCE_NAMES)
+
+
+SOURCE_VALUES: list[tuple[type, dict[str, Any]]] = [
+    (SampleParams, {}),
+    (SampleParams, {"periods": 1, "seed": 0, "end": "2004-01-04"}),
+    (SampleParams, {"periods": "12", "seed": "7", "end": "2199-12-31"}),
+    (SampleParams, {"periods": 0}),
+    (SampleParams, {"periods": MAX_INTEGER + 1}),
+    (SampleParams, {"periods": "0"}),
+    (SampleParams, {"periods": "1234567890123456789"}),
+    (SampleParams, {"periods": 2.5}),
+    (SampleParams, {"periods": True}),
+    (SampleParams, {"periods": None}),
+    (SampleParams, {"seed": -1}),
+    (SampleParams, {"seed": " 7"}),
+    (SampleParams, {"end": "2004-01-03"}),
+    (SampleParams, {"end": "2200-01-01"}),
+    (SampleParams, {"end": "2024-02-30"}),
+    (SampleParams, {"end": "20240107"}),
+    (SampleParams, {"end": 20240107}),
+    (SampleParams, {"sed": 1}),
+    (CsvParams, {"path": "a.csv"}),
+    (CsvParams, {"path": "a.csv", "column": " tea ", "less_than_one": 0, "date_format": "%m/%d/%y"}),
+    (CsvParams, {"path": "a.csv", "less_than_one": "0.25"}),
+    (CsvParams, {"path": "a.csv", "less_than_one": ".5"}),
+    (CsvParams, {}),
+    (CsvParams, {"path": ""}),
+    (CsvParams, {"path": "a\x00b"}),
+    (CsvParams, {"path": 7}),
+    (CsvParams, {"path": "a.csv", "column": " \x1c "}),
+    (CsvParams, {"path": "a.csv", "column": ""}),
+    (CsvParams, {"path": "a.csv", "less_than_one": 1}),
+    (CsvParams, {"path": "a.csv", "less_than_one": -0.1}),
+    (CsvParams, {"path": "a.csv", "less_than_one": "1e-1"}),
+    (CsvParams, {"path": "a.csv", "less_than_one": "half"}),
+    (CsvParams, {"path": "a.csv", "less_than_one": False}),
+    (CsvParams, {"path": "a.csv", "date_format": "mm/dd/yy"}),
+    (CsvParams, {"path": "a.csv", "sheet": 1}),
+    (GoogleTrendsParams, {}),
+    (GoogleTrendsParams, {"keyword": "pizza", "geo": "us-ca", "timeframe": "today 5-y", "cat": 71}),
+    (GoogleTrendsParams, {"geo": "", "gprop": "news", "cat": "0"}),
+    (GoogleTrendsParams, {"keyword": " "}),
+    (GoogleTrendsParams, {"keyword": "\u3000"}),
+    (GoogleTrendsParams, {"keyword": 7}),
+    (GoogleTrendsParams, {"geo": "Germany!"}),
+    (GoogleTrendsParams, {"geo": "U"}),
+    (GoogleTrendsParams, {"geo": " US"}),
+    (GoogleTrendsParams, {"timeframe": ""}),
+    (GoogleTrendsParams, {"cat": -1}),
+    (GoogleTrendsParams, {"cat": "food"}),
+    (GoogleTrendsParams, {"gprop": "web"}),
+    (GoogleTrendsParams, {"gprop": None}),
+    (GoogleTrendsParams, {"kw": "pizza"}),
+    (UploadParams, {}),
+    (UploadParams, {"path": "/etc/passwd"}),
+]
+
+
+@pytest.mark.parametrize(("model", "params"), SOURCE_VALUES)
+def test_a_source_validator_refuses_what_its_schema_refuses(model, params: dict[str, Any]) -> None:
+    """One home: the schema and :func:`forecasting.sources.params.parse` (each validate_params' first
+    step) agree on every value, and a refusal is one line naming the series and the param."""
+    accepted = validator_accepts(lambda value: parse(model, "s", value), params)
+    assert accepted == source_schema_accepts(model.model_json_schema(), params), params
+    if not accepted:
+        with pytest.raises(InvalidInput, match=r"^series 's': (param \w+|unknown param)") as refused:
+            parse(model, "s", params)
+        assert "\n" not in str(refused.value) and len(str(refused.value)) < 300
+
+
+def test_sample_and_google_trends_validate_params_call_their_models() -> None:
+    """The sources' validate_params normalise as before: defaults filled, texts converted, a Sunday."""
+    sample = SampleSource().validate_params("s", {"periods": "12", "end": "2024-01-10"})
+    assert sample == {"seed": zlib.crc32(b"s"), "periods": 12, "end": "2024-01-07"}
+    with pytest.raises(InvalidInput, match="^series 's': param periods must be >= 1, got 0$"):
+        SampleSource().validate_params("s", {"periods": 0})
+    assert UploadSource().validate_params("s", {}) == {}

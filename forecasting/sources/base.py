@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
-from forecasting.errors import InvalidInput, SourceError, listed, shown
+from forecasting.errors import InvalidInput, SourceError, shown
 
 
 @dataclass(frozen=True)
@@ -109,17 +109,3 @@ def to_int(raw: Any, what: str, minimum: int, maximum: int | None = None) -> int
         bounds = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
         raise InvalidInput(f"{what} must be {bounds}, got {value}")
     return value
-
-
-def int_param(series: str, params: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
-    """A series' integer parameter (``default`` when absent)."""
-    return to_int(params.get(key, default), f"series {series!r}: param {key}", minimum)
-
-
-def reject_unknown(series: str, params: Mapping[str, Any], known: set[str], source: str) -> None:
-    unknown = sorted(map(str, set(params) - known))
-    if unknown:
-        raise InvalidInput(
-            f"series {series!r}: unknown param(s) {listed(unknown)} for source {source!r}; "
-            f"known: {', '.join(sorted(known))}"
-        )

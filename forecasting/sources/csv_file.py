@@ -25,6 +25,7 @@ parsing is named by its kind alone.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import itertools
 import math
@@ -37,11 +38,13 @@ import pandas as pd
 
 from forecasting.errors import InvalidInput, SourceError
 from forecasting.limits import MAX_CSV_BYTES
-from forecasting.sources.base import SeriesSpec, reject_unknown
-from forecasting.sources.csv_roots import TOO_LARGE, CsvRoots, env_csv_roots
+from forecasting.sources.base import SeriesSpec
+from forecasting.sources.csv_roots import TOO_LARGE, CsvRoots, UnknownFile, env_csv_roots
+from forecasting.sources.params import CsvOptions, CsvParams, parse
 
-PARAMS = {"path", "column", "less_than_one", "date_format"}
-OPTIONS = PARAMS - {"path"}  # how a file is parsed, wherever its content comes from
+OPTIONS = set(CsvOptions.model_fields)  # how a file is parsed, wherever its content comes from
+# A path that names no file: as unknown a reference as a file outside the roots (UnknownFile).
+_NO_FILE = {errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP}
 LESS_THAN_ONE = "<1"
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_MONTH = re.compile(r"\d{4}-\d{2}")
@@ -59,26 +62,26 @@ class CsvSource:
         self.roots = roots if roots is not None else env_csv_roots()
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Normalise params and check the file: inside the roots, readable text whose header has the column.
+        """:class:`CsvParams`, then the file: inside the roots, readable text whose header has the column.
 
         The path is stored as its real path (relative ones start where :class:`CsvRoots` says).
-        Only the lines up to the first data row are read. A file without data rows yet
-        passes: what its rows hold is its download's to report, as any later change is.
+        A path outside the roots, or naming no regular file, is :class:`UnknownFile` (an unknown
+        reference); what the file holds is InvalidInput. Only the lines up to the first data row are read.
+        A file without data rows yet passes: what its rows hold is its download's to report,
+        as any later change is.
         """
-        reject_unknown(series, params, PARAMS, self.name)
-        if params.get("path") in (None, ""):
-            raise InvalidInput(f"series {series!r}: param path is required for source 'csv'")
-        options = read_options(series, params)
+        given = parse(CsvParams, series, params)
+        options = given.model_dump(exclude_none=True, exclude={"path"})
         try:
-            path = str(self.roots.resolve(str(params["path"])))
+            path = str(self.roots.resolve(given.path))
             with self.roots.open(path) as file, _lines(file) as lines:
                 header, header_line, _ = _layout(_rows(lines), options.get("date_format"))
             _column_index(header, header_line, options.get("column"))
         except InvalidInput as exc:
-            raise InvalidInput(f"series {series!r}: {exc}") from None
-        except FileNotFoundError:
-            raise InvalidInput(f"series {series!r}: file not found: {path}") from None
+            raise type(exc)(f"series {series!r}: {exc}") from None
         except OSError as exc:
+            if exc.errno in _NO_FILE:
+                raise UnknownFile(f"series {series!r}: file not found: {path}") from None
             raise InvalidInput(f"series {series!r}: cannot read {path}: {_reason(exc)}") from None
         except (NotText, ColumnError, TooLarge) as exc:
             raise InvalidInput(f"series {series!r}: {path}: {exc}") from None
@@ -88,7 +91,7 @@ class CsvSource:
 
     def download(self, series: SeriesSpec) -> pd.DataFrame:
         path = str(series.params.get("path", ""))
-        options = read_options(series.name, series.params)
+        options = read_options(series.name, {k: v for k, v in series.params.items() if k != "path"})
         try:
             with self.roots.open(path) as file:
                 return read_trends_csv(file, **options)
@@ -227,31 +230,9 @@ def _layout(
 
 
 def read_options(series: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The parsing params in their normalised types; text from the CLI is converted."""
-    options: dict[str, Any] = {}
-    if params.get("column") is not None:
-        column = str(params["column"]).strip()
-        if not column:
-            raise InvalidInput(f"series {series!r}: param column is empty")
-        options["column"] = column
-    raw = params.get("less_than_one", 0.5)
-    try:
-        less_than_one = float(raw)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"series {series!r}: param less_than_one={raw!r} is not a number") from None
-    if not 0 <= less_than_one < 1:
-        raise InvalidInput(
-            f"series {series!r}: param less_than_one must be >= 0 and < 1, got {less_than_one}"
-        )
-    options["less_than_one"] = less_than_one
-    if params.get("date_format") is not None:
-        date_format = str(params["date_format"])
-        if "%" not in date_format:
-            raise InvalidInput(
-                f"series {series!r}: param date_format={date_format!r} has no % directive (e.g. %m/%d/%y)"
-            )
-        options["date_format"] = date_format
-    return options
+    """The parsing params (:class:`CsvOptions`) in their normalised types; text from the CLI or a
+    query string is converted."""
+    return parse(CsvOptions, series, params).model_dump(exclude_none=True)
 
 
 def _parse_time(cell: str, date_format: str | None) -> datetime | None:

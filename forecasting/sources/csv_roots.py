@@ -9,7 +9,10 @@ tasks read no file at all and say how to set it.
 
 Refusals name the path as given and the directories, never whether a file exists
 outside them: the path is checked before the file system is asked anything about it
-beyond resolving links (and resolving works the same for missing files).
+beyond resolving links (and resolving works the same for missing files). A path outside
+the directories, with none configured, or naming no regular file inside them is an
+unknown reference (:class:`UnknownFile`: a 404 in the service), the same answer whether a
+file exists there or not.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ SEPARATOR = ":"
 TOO_LARGE = f"the file is larger than {MAX_CSV_BYTES} bytes, the most a CSV file may hold"
 
 
+class UnknownFile(InvalidInput):
+    """A CSV path that names no file that may be read: outside the roots (or none set), or no regular
+    file inside them. The service answers 404, as for any unknown reference; elsewhere it is bad input."""
+
+
 @dataclass(frozen=True)
 class CsvRoots:
     """The directories (real paths) CSV files may be read from, and how they were set.
@@ -42,9 +50,9 @@ class CsvRoots:
 
     def resolve(self, path: str) -> Path:
         """The real path of ``path`` (``~`` expanded, every symlink and ``..`` resolved);
-        InvalidInput unless it lies inside one of the directories."""
+        UnknownFile unless it lies inside one of the directories."""
         if not self.directories:
-            raise InvalidInput(
+            raise UnknownFile(
                 f"reading CSV files is turned off here: set {self.origin} to the directories they may "
                 f"be read from, separated by '{SEPARATOR}' (or send the file's content: "
                 "POST /api/timeseries/<name>/upload)"
@@ -53,7 +61,7 @@ class CsvRoots:
         real = Path(os.path.realpath((self.base or self.directories[0]) / given))
         if not self._contains(real):
             listed = SEPARATOR.join(map(str, self.directories))
-            raise InvalidInput(
+            raise UnknownFile(
                 f"{path} is not inside the directories CSV files may be read from ({self.origin}: {listed})"
             )
         return real
@@ -64,7 +72,8 @@ class CsvRoots:
 
         The file opened is checked again (a directory swapped for a symlink between the
         check and the open must not lead outside); FIFOs and devices are refused without
-        blocking. Raises InvalidInput for a refusal, OSError when the file cannot be opened.
+        blocking. Raises UnknownFile for a path outside or no regular file, InvalidInput for a file
+        too large, OSError when the file cannot be opened.
         """
         real = self.resolve(path)
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
@@ -73,7 +82,7 @@ class CsvRoots:
                 raise InvalidInput(f"{path} changed while it was opened")
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
-                raise InvalidInput(f"{path} is not a regular file")
+                raise UnknownFile(f"{path} is not a regular file")
             if info.st_size > MAX_CSV_BYTES:
                 raise InvalidInput(f"{path}: {TOO_LARGE}")
             return os.fdopen(fd, "rb", buffering=0)

@@ -26,12 +26,11 @@ from pytrends.request import TrendReq
 
 from forecasting.deadline import Deadline
 from forecasting.errors import InvalidInput, RateLimited, SourceError, SourceUnavailable
-from forecasting.sources.base import SeriesSpec, granularity, int_param, reject_unknown, to_int
+from forecasting.sources.base import SeriesSpec, granularity, to_int
+from forecasting.sources.params import GoogleTrendsParams, parse
 
 log = logging.getLogger(__name__)
 
-PARAMS = {"keyword", "geo", "timeframe", "cat", "gprop"}
-GPROPS = ("", "images", "news", "youtube", "froogle")
 ENV_PREFIX = "FORECASTING_GOOGLE_TRENDS_"
 _GEO = re.compile(r"[A-Z]{2}(-[A-Z0-9]+)*")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -119,32 +118,9 @@ class GoogleTrendsSource:
         self._deadline = deadline
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Normalise params; geo and timeframe stay unset so the connection's defaults apply."""
-        reject_unknown(series, params, PARAMS, self.name)
-        keyword = params.get("keyword", series)
-        if not isinstance(keyword, str) or not keyword.strip():
-            raise InvalidInput(f"series {series!r}: param keyword must be a non-empty text")
-        gprop = params.get("gprop", "")
-        if gprop not in GPROPS:
-            raise InvalidInput(
-                f"series {series!r}: param gprop={gprop!r} must be one of "
-                f"{', '.join(repr(g) for g in GPROPS)}"
-            )
-        clean: dict[str, Any] = {
-            "keyword": keyword.strip(),
-            "cat": int_param(series, params, "cat", 0, 0),
-            "gprop": gprop,
-        }
-        if "geo" in params:
-            if not isinstance(params["geo"], str):
-                raise InvalidInput(f"series {series!r}: param geo must be a text such as 'US'")
-            clean["geo"] = _geo(params["geo"], f"series {series!r}: param")
-        if "timeframe" in params:
-            timeframe = params["timeframe"]
-            if not isinstance(timeframe, str) or not timeframe.strip():
-                raise InvalidInput(f"series {series!r}: param timeframe must be a non-empty text")
-            clean["timeframe"] = timeframe.strip()
-        return clean
+        """:class:`GoogleTrendsParams`; geo and timeframe stay unset so the connection's defaults apply."""
+        clean = parse(GoogleTrendsParams, series, params).model_dump(exclude_none=True)
+        return {"keyword": series, **clean}
 
     def download(self, series: SeriesSpec) -> pd.DataFrame:
         """The complete weeks Google answers; a non-weekly answer is refused (see :func:`not_weekly`)."""

@@ -15,11 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from forecasting.errors import InvalidInput, shown
-from forecasting.sources.base import SeriesSpec, int_param, reject_unknown
-
-ORIGIN = date(2004, 1, 4)  # the first Sunday of Google Trends' history
-PARAMS = {"seed", "periods", "end"}
+from forecasting.sources.base import SeriesSpec
+from forecasting.sources.params import ORIGIN, SampleParams, parse
 
 
 def last_complete_week(today: date | None = None) -> date:
@@ -35,18 +32,13 @@ class SampleSource:
     fed_by_uploads: ClassVar[bool] = False
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        reject_unknown(series, params, PARAMS, self.name)
-        clean: dict[str, Any] = {
-            "seed": int_param(series, params, "seed", zlib.crc32(series.encode()), 0),
-            "periods": int_param(series, params, "periods", 260, 1),
-        }
-        if "end" in params:
-            clean["end"] = _week_start(series, params["end"]).isoformat()
-        return clean
+        """:class:`SampleParams`; the seed defaults to a hash of the name, ``end`` becomes a Sunday."""
+        clean = parse(SampleParams, series, params).model_dump(exclude_none=True)
+        return {"seed": zlib.crc32(series.encode()), **clean}
 
     def download(self, series: SeriesSpec) -> pd.DataFrame:
         params = self.validate_params(series.name, series.params)
-        end = _week_start(series.name, params["end"]) if "end" in params else last_complete_week()
+        end = date.fromisoformat(params["end"]) if "end" in params else last_complete_week()
         last = (end - ORIGIN).days // 7
         first = max(0, last - params["periods"] + 1)
         weeks = np.arange(last + 1)
@@ -59,13 +51,3 @@ class SampleSource:
         values = np.clip(np.round(values + noise), 0, 100)
         times = pd.to_datetime([ORIGIN + timedelta(weeks=int(w)) for w in weeks[first:]])
         return pd.DataFrame({"time": times, "value": values[first:]})
-
-
-def _week_start(series: str, raw: Any) -> date:
-    try:
-        day = date.fromisoformat(str(raw))
-    except ValueError:
-        raise InvalidInput(f"series {series!r}: param end={shown(raw)} is not a YYYY-MM-DD date") from None
-    if day < ORIGIN:
-        raise InvalidInput(f"series {series!r}: param end must be on or after {ORIGIN}")
-    return day - timedelta(days=(day.weekday() + 1) % 7)

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from forecasting.errors import InvalidInput
-from forecasting.sources.base import SeriesSpec, reject_unknown
-from forecasting.sources.csv_file import OPTIONS, read_options, read_trends_csv, shown
+from forecasting.sources.base import SeriesSpec
+from forecasting.sources.csv_file import read_options, read_trends_csv, shown
+from forecasting.sources.params import UploadParams, parse
 
 UPLOAD_ROUTE = "POST /api/timeseries/<name>/upload"
 
@@ -28,8 +29,7 @@ class UploadSource:
 
     def validate_params(self, series: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """No params: how an upload is parsed is said with each upload."""
-        reject_unknown(series, params, set(), self.name)
-        return {}
+        return parse(UploadParams, series, params).model_dump()
 
     def download(self, series: SeriesSpec) -> pd.DataFrame:
         raise InvalidInput(
@@ -43,7 +43,6 @@ def read_upload(series: str, content: bytes, options: Mapping[str, Any]) -> pd.D
 
     Bad content is InvalidInput naming lines and columns, never quoting the content.
     """
-    reject_unknown(series, options, OPTIONS, UploadSource.name)
     parsed = read_options(series, options)
     try:
         return read_trends_csv(content, **parsed)
