@@ -255,11 +255,39 @@ class ModelInput(Input):
     }
 
 
-class SeriesInput(Input):
-    """A series definition; its params are the source's own (each source validates them)."""
+def _series_schema(schema: dict[str, Any]) -> None:
+    """A series' schema as one shape per source, ``source`` the discriminator: each states its
+    params by the source's own model (:mod:`forecasting.sources.params`)."""
+    from forecasting.sources.params import PARAMS_MODELS
 
+    base = dict(schema)
+    schema.clear()
+    schema["title"] = base["title"]
+    schema["description"] = base["description"]
+    schema["oneOf"] = []
+    for source, model in PARAMS_MODELS.items():
+        params = model.model_json_schema()
+        schema["oneOf"].append(
+            {
+                **{key: value for key, value in base.items() if key not in ("title", "description")},
+                "title": f"{source} series",
+                "properties": {
+                    **base["properties"],
+                    "source": {"const": source, "type": "string"},
+                    "params": {**params, "description": "The source's params"},
+                },
+                "required": [*base["required"], *(["params"] if params.get("required") else [])],
+            }
+        )
+    schema["discriminator"] = {"propertyName": "source"}
+
+
+class SeriesInput(Input):
+    """A series definition; its params are the source's own, validated by the source's model."""
+
+    model_config = ConfigDict(json_schema_extra=_series_schema)
     name: Name("series")
-    source: Text = Field(description="The downloader: sample, csv or google_trends")
+    source: Text = Field(description="The downloader: sample, csv, google_trends or upload")
     params: JsonParams = Field(default_factory=dict, description="The source's options")
 
     rules: ClassVar = {"name": "be a text", "source": "be a text", "params": "be a mapping of key: value"}

@@ -86,10 +86,9 @@ def list_series():
 )
 def create_series(payload: CreateSeries):
     """Define a series and download its first version; nothing is kept if the download fails."""
-    result = add_and_download(
-        context.engine(), payload.name, payload.source, payload.params, sources=_sources()
-    )
-    return jsonify({**_overview(payload.name), "refresh": result.as_dict()}), 201
+    series = payload.root
+    result = add_and_download(context.engine(), series.name, series.source, series.params, sources=_sources())
+    return jsonify({**_overview(series.name), "refresh": result.as_dict()}), 201
 
 
 @bp.post("/timeseries/<name>/upload")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
 from pydantic_core import ErrorDetails
 
 from forecasting.config_inputs import NAME_SCHEMA, DataConfigMembers, MLConfigInput, PreprocessingInput
@@ -22,6 +22,9 @@ from forecasting.errors import shown
 from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
 from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES
 from forecasting.series import validate_name
+from forecasting.sources.params import CsvParams, GoogleTrendsParams, SampleParams
+from forecasting.sources.upload import UPLOAD_ROUTE
+from serving.jsonio import _message  # the generic wording, for errors located inside a source's branch
 
 ID_SCHEMA: dict[str, Any] = {
     "type": "integer",
@@ -86,14 +89,66 @@ class Request(BaseModel):
         return None
 
 
-class CreateSeries(Request):
+def _params(schema: dict[str, Any]) -> Any:
+    """Params the domain validates (kept as written), documented by the domain's own schema of them."""
+    return Annotated[dict[str, Any], WithJsonSchema(schema)]
+
+
+_SOURCE_PARAMS = "The source's params, as its model in forecasting/sources/params.py states them"
+
+
+class SampleSeries(Request):
     name: SeriesName
-    source: Text = Field(
-        description="The downloader: sample, csv (a file under FORECASTING_CSV_ROOTS) or google_trends; "
-        "series of source upload are created by their first upload"
+    source: Literal["sample"] = Field(description="Deterministic synthetic weekly values")
+    params: _params(SampleParams.model_json_schema()) = Field(
+        default_factory=dict, description=_SOURCE_PARAMS
     )
-    params: JsonObject = Field(default_factory=dict, description="The source's options")
+
+
+class CsvSeries(Request):
+    name: SeriesName
+    source: Literal["csv"] = Field(description="A CSV file under FORECASTING_CSV_ROOTS")
+    params: _params(CsvParams.model_json_schema()) = Field(description=_SOURCE_PARAMS)
+
+
+class GoogleTrendsSeries(Request):
+    name: SeriesName
+    source: Literal["google_trends"] = Field(description="Google Trends through pytrends")
+    params: _params(GoogleTrendsParams.model_json_schema()) = Field(
+        default_factory=dict, description=_SOURCE_PARAMS
+    )
+
+
+SERIES_BODIES: dict[str, type[Request]] = {
+    "sample": SampleSeries,
+    "csv": CsvSeries,
+    "google_trends": GoogleTrendsSeries,
+}
+
+
+class CreateSeries(
+    RootModel[Annotated[SampleSeries | CsvSeries | GoogleTrendsSeries, Field(discriminator="source")]]
+):
+    """A series to define, one shape per source (``source`` picks it); a series of source ``upload`` is
+    created by its first upload instead, so this body does not take that source."""
+
+    model_config = ConfigDict(strict=True)
     example: ClassVar = {"name": "sample-new", "source": "sample", "params": {"periods": 120}}
+
+    @classmethod
+    def message(cls, error: ErrorDetails) -> str | None:
+        """The source named by what it must be; a branch's errors located from the body."""
+        if error["type"] == "union_tag_not_found":
+            return "missing field 'source'"
+        if error["type"] == "union_tag_invalid":
+            tag = error["ctx"]["tag"]
+            if tag == "upload":
+                return f"a series of source 'upload' is created by its first upload: {UPLOAD_ROUTE}"
+            return f"unknown source {shown(tag)}; known sources: {', '.join(SERIES_BODIES)}"
+        loc = error["loc"]
+        if loc and loc[0] in SERIES_BODIES:
+            return _message(SERIES_BODIES[str(loc[0])], {**error, "loc": loc[1:]}, "field")
+        return None
 
 
 class UploadQuery(Request):
@@ -117,11 +172,6 @@ class UploadQuery(Request):
         description="A strptime layout of the dates (default: YYYY-MM-DD or YYYY-MM)",
         json_schema_extra={"pattern": "%"},
     )
-
-
-def _params(schema: dict[str, Any]) -> Any:
-    """Params the domain validates (kept as written), documented by the domain's own schema of them."""
-    return Annotated[dict[str, Any], WithJsonSchema(schema)]
 
 
 class CreateModelConfig(Request):

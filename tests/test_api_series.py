@@ -363,13 +363,16 @@ def test_an_upload_needs_the_token_and_a_csv_body(client, auth):
 
 
 def test_series_of_source_upload_are_not_created_by_a_definition(client, auth):
+    """The body's schema leaves the source out (one shape per other source): a 400 says where to send."""
     response = client.post("/api/timeseries", json={"name": "x", "source": "upload"}, headers=auth)
+    shapes = client.get("/openapi.json").get_json()["components"]["schemas"]["CreateSeries"]
 
     assert response.status_code == 400
     assert response.get_json()["error"] == (
-        "series 'x': source 'upload' has nothing to download; its values are sent with "
-        "POST /api/timeseries/<name>/upload, which creates the series"
+        "a series of source 'upload' is created by its first upload: POST /api/timeseries/<name>/upload"
     )
+    assert sorted(shapes["discriminator"]["mapping"]) == ["csv", "google_trends", "sample"]
+    assert client.get("/api/timeseries").get_json() == []
 
 
 def test_delete_series_removes_it_with_its_versions(client, auth, tmp_path):

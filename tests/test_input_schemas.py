@@ -212,7 +212,16 @@ def test_models_and_series_state_their_required_keys() -> None:
         "preprocessing_config",
     ]
     series = SeriesInput.model_json_schema()
-    assert series["required"] == ["name", "source"] and series["properties"]["params"]["type"] == "object"
+    assert series["discriminator"] == {"propertyName": "source"}
+    shapes = {shape["properties"]["source"]["const"]: shape for shape in series["oneOf"]}
+    assert list(shapes) == list(PARAMS_MODELS)
+    for source, shape in shapes.items():
+        assert (
+            shape["properties"]["params"]["properties"]
+            == PARAMS_MODELS[source].model_json_schema()["properties"]
+        )
+        assert shape["required"] == ["name", "source", *(["params"] if source == "csv" else [])]
+        assert shape["additionalProperties"] is False
 
 
 def test_the_apply_document_states_its_five_sections_and_their_params() -> None:
@@ -226,7 +235,8 @@ def test_the_apply_document_states_its_five_sections_and_their_params() -> None:
     ]
     assert schema["additionalProperties"] is False
     defs = schema["$defs"]
-    assert all(item["additionalProperties"] is False for item in defs.values())
+    shapes = [*(item for key, item in defs.items() if key != "SeriesInput"), *defs["SeriesInput"]["oneOf"]]
+    assert all(shape["additionalProperties"] is False for shape in shapes)
     horizon = defs["PreprocessingConfigInput"]["properties"]["params"]["properties"]["horizon"]
     assert horizon["anyOf"][0]["maximum"] == MAX_HORIZON
     ml = defs["MLConfigInput"]["properties"]["params"]
