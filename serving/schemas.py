@@ -22,7 +22,7 @@ from forecasting.errors import shown
 from forecasting.limits import DEFAULT_WINDOWS, MAX_WINDOWS
 from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES
 from forecasting.series import validate_name
-from forecasting.sources.params import CsvParams, GoogleTrendsParams, SampleParams
+from forecasting.sources.params import CsvOptions, CsvParams, GoogleTrendsParams, SampleParams
 from forecasting.sources.upload import UPLOAD_ROUTE
 from serving.jsonio import _message  # the generic wording, for errors located inside a source's branch
 
@@ -151,27 +151,26 @@ class CreateSeries(
         return None
 
 
+_CSV_OPTIONS = CsvOptions.model_json_schema()["properties"]
+
+
+def _csv_option(key: str) -> Any:
+    """A parsing option of the upload's query, documented by the csv source's own schema of it."""
+    schema = {k: v for k, v in _CSV_OPTIONS[key].items() if k not in ("title", "default")}
+    return Annotated[str | None, WithJsonSchema(schema)]
+
+
 class UploadQuery(Request):
-    """How to parse an uploaded CSV, as the csv source's params say; the domain's rule for those
-    params (:func:`forecasting.sources.csv_file.read_options`, shared with ``csv`` series) checks
-    them, names the series in its messages and refuses unknown ones."""
+    """How to parse an uploaded CSV, as the csv source's params say; the domain's model of those
+    params (:class:`forecasting.sources.params.CsvOptions`, shared with ``csv`` series) checks them,
+    names the series in its messages and refuses unknown ones; its schema documents them here."""
 
     model_config = ConfigDict(strict=False, extra="allow")
-    column: str | None = Field(
-        None,
-        description="The value column, by its header or its Google search term",
-        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+    column: _csv_option("column") = None
+    less_than_one: Annotated[float | None, WithJsonSchema(_CSV_OPTIONS["less_than_one"]["anyOf"][0])] = Field(
+        None, description=_CSV_OPTIONS["less_than_one"]["description"]
     )
-    less_than_one: float | None = Field(
-        None,
-        description="The value read for Google's '<1' (default 0.5)",
-        json_schema_extra={"minimum": 0, "exclusiveMaximum": 1},
-    )
-    date_format: str | None = Field(
-        None,
-        description="A strptime layout of the dates (default: YYYY-MM-DD or YYYY-MM)",
-        json_schema_extra={"pattern": "%"},
-    )
+    date_format: _csv_option("date_format") = None
 
 
 class CreateModelConfig(Request):
