@@ -354,6 +354,8 @@ SOURCE_VALUES: list[tuple[type, dict[str, Any]]] = [
     (SampleParams, {"periods": MAX_INTEGER + 1}),
     (SampleParams, {"periods": "0"}),
     (SampleParams, {"periods": "1234567890123456789"}),
+    (SampleParams, {"periods": "9" * 5000}),
+    (SampleParams, {"seed": "-" + "9" * 5000}),
     (SampleParams, {"periods": 2.5}),
     (SampleParams, {"periods": True}),
     (SampleParams, {"periods": None}),

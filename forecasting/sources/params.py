@@ -59,7 +59,7 @@ def _integer(minimum: int, text_pattern: str, description: str) -> Any:
 
     def check(raw: Any) -> int:
         if isinstance(raw, str) and _matches("^-?[0-9]+$", raw):
-            value = int(raw)
+            value = int(raw[:40])  # past 18 digits the value is out of bounds anyway: never convert more
         elif isinstance(raw, int) and not isinstance(raw, bool):
             value = raw
         else:
@@ -123,8 +123,8 @@ def problem(model: type[SourceParams], exc: ValidationError) -> str:
     known = sorted(field.alias or name for name, field in model.model_fields.items())
     unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if unknown:
-        known_ = ", ".join(known) or "none"
-        return f"unknown param(s) {listed(unknown)} for source {model.source!r}; known: {known_}"
+        names = ", ".join(known) or "none"
+        return f"unknown param(s) {listed(unknown)} for source {model.source!r}; known: {names}"
     error = errors[0]
     key = str(error["loc"][0]) if error["loc"] else "params"
     if error["type"] == "missing":
