@@ -356,6 +356,8 @@ SOURCE_VALUES: list[tuple[type, dict[str, Any]]] = [
     (SampleParams, {"periods": "1234567890123456789"}),
     (SampleParams, {"periods": "9" * 5000}),
     (SampleParams, {"seed": "-" + "9" * 5000}),
+    (SampleParams, {"periods": "0" * 50 + "1"}),
+    (SampleParams, {"seed": "0" * 30 + "1"}),
     (SampleParams, {"periods": 2.5}),
     (SampleParams, {"periods": True}),
     (SampleParams, {"periods": None}),

@@ -59,7 +59,9 @@ def _integer(minimum: int, text_pattern: str, description: str) -> Any:
 
     def check(raw: Any) -> int:
         if isinstance(raw, str) and _matches("^-?[0-9]+$", raw):
-            value = int(raw[:40])  # past 18 digits the value is out of bounds anyway: never convert more
+            sign, digits = ("-", raw[1:]) if raw.startswith("-") else ("", raw)
+            # 19 significant digits are out of bounds already: a longer text is never converted whole.
+            value = int(sign + (digits.lstrip("0") or "0")[:19])
         elif isinstance(raw, int) and not isinstance(raw, bool):
             value = raw
         else:
