@@ -151,7 +151,7 @@ def validated(model: type[M], data: dict[str, Any], where: str = "field") -> M:
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         custom = getattr(model, "message", None)
-        raise InvalidInput((custom and custom(error)) or _message(model, error, where)) from None
+        raise InvalidInput((custom and custom(error)) or error_message(model, error, where)) from None
 
 
 def _bounds(model: type[BaseModel], name: str) -> str:
@@ -161,7 +161,7 @@ def _bounds(model: type[BaseModel], name: str) -> str:
     return f"{getattr(found.get('Ge'), 'ge', '-inf')} and {getattr(found.get('Le'), 'le', 'inf')}"
 
 
-def _message(model: type[BaseModel], error: ErrorDetails, where: str) -> str:
+def error_message(model: type[BaseModel], error: ErrorDetails, where: str) -> str:
     """One short line: the field's path, what it must be, and the value cut short (never the whole input)."""
     path = "".join(f"[{part}]" if isinstance(part, int) else f".{cut(str(part))}" for part in error["loc"])
     path = path.lstrip(".")

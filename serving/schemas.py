@@ -24,7 +24,7 @@ from forecasting.models import MAX_ID, MODEL_VERSION_STATUSES
 from forecasting.series import validate_name
 from forecasting.sources.params import CsvOptions, CsvParams, GoogleTrendsParams, SampleParams
 from forecasting.sources.upload import UPLOAD_ROUTE
-from serving.jsonio import _message  # the generic wording, for errors located inside a source's branch
+from serving.jsonio import error_message  # the generic wording, for errors located inside a source's branch
 
 ID_SCHEMA: dict[str, Any] = {
     "type": "integer",
@@ -147,7 +147,7 @@ class CreateSeries(
             return f"unknown source {shown(tag)}; known sources: {', '.join(SERIES_BODIES)}"
         loc = error["loc"]
         if loc and loc[0] in SERIES_BODIES:
-            return _message(SERIES_BODIES[str(loc[0])], {**error, "loc": loc[1:]}, "field")
+            return error_message(SERIES_BODIES[str(loc[0])], {**error, "loc": loc[1:]}, "field")
         return None
 
 
